@@ -1,0 +1,3 @@
+"""diffsvc: shadow-diff comparison service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,168 @@
+"""Compare the replies of one Exchange. Pure: imports neither aiohttp nor redis.
+
+Cheap path first: bodies are parsed, ignored fields removed, and canonical forms compared;
+only pairs that still differ are walked, and deepdiff is called on the parts a plain walk
+cannot explain (arrays whose lengths differ: insertions, removals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from .errors import DecodeError
+from .jsonpath import Concrete, render
+from .models import Comparison, Exchange, FieldDiff, Reply
+from .normalize import Body, canonical, parse
+from .rules import EffectiveRules, RuleSet
+
+_NUMBER = (int, float)
+_MAX_SHOWN = 200  # characters of a value kept in a FieldDiff
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, (dict, list)) or (isinstance(value, str) and len(value) > _MAX_SHOWN):
+        text = canonical(value).decode() if not isinstance(value, str) else value
+        return text[:_MAX_SHOWN] + ("…" if len(text) > _MAX_SHOWN else "")
+    return value
+
+
+def _diff(path: Concrete, kind: str, a: Any, b: Any) -> FieldDiff:
+    return FieldDiff(render(path), kind, _shown(a), _shown(b), render(path, fold=False))
+
+
+def _same_type(a: Any, b: Any) -> bool:
+    if type(a) is type(b):
+        return True
+    return type(a) in _NUMBER and type(b) in _NUMBER  # 1 and 1.0 are both JSON numbers
+
+
+def diff_trees(a: Any, b: Any, path: Concrete = ()) -> list[FieldDiff]:
+    """Differences between two parsed JSON trees, as folded JSONPaths."""
+    out: list[FieldDiff] = []
+    _walk(a, b, path, out)
+    return out
+
+
+def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff]) -> None:
+    if not _same_type(a, b):
+        out.append(_diff(path, "type_changed", a, b))
+    elif isinstance(a, dict):
+        for key, value in a.items():
+            if key not in b:
+                out.append(_diff(path + (key,), "removed", value, None))
+            elif value != b[key] or not _same_type(value, b[key]):
+                _walk(value, b[key], path + (key,), out)
+        for key, value in b.items():
+            if key not in a:
+                out.append(_diff(path + (key,), "added", None, value))
+    elif isinstance(a, list):
+        if len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                if x != y or not _same_type(x, y):
+                    _walk(x, y, path + (i,), out)
+        else:
+            out.append(_diff(path, "length_changed", len(a), len(b)))
+            out.extend(_deepdiff_list(a, b, path))
+    elif a != b:
+        out.append(_diff(path, "changed", a, b))
+
+
+_DEEPDIFF_KINDS = {
+    "iterable_item_added": "added", "iterable_item_removed": "removed",
+    "dictionary_item_added": "added", "dictionary_item_removed": "removed",
+    "values_changed": "changed", "type_changes": "type_changed",
+}
+
+
+def _deepdiff_list(a: list[Any], b: list[Any], path: Concrete) -> list[FieldDiff]:
+    """Arrays of different lengths: let deepdiff align them (insertions vs changes)."""
+    out = []
+    tree = DeepDiff(a, b, view="tree", verbose_level=2)
+    for report_type, items in tree.items():
+        kind = _DEEPDIFF_KINDS.get(report_type)
+        if kind is None:
+            continue
+        for item in items:
+            rel = tuple(item.path(output_format="list"))
+            t1 = None if kind == "added" else item.t1
+            t2 = None if kind == "removed" else item.t2
+            out.append(_diff(path + rel, kind, t1, t2))
+    return out
+
+
+def _header_values(reply: Reply, rules: EffectiveRules) -> dict[str, str]:
+    values: dict[str, list[str]] = {}
+    for name, value in reply.headers:
+        lname = name.lower()
+        if not rules.header_ignored(lname):
+            values.setdefault(lname, []).append(value)
+    return {k: ", ".join(v) for k, v in values.items()}
+
+
+def compare_headers(a: Reply, b: Reply, rules: EffectiveRules) -> list[FieldDiff]:
+    ha, hb = _header_values(a, rules), _header_values(b, rules)
+    out = []
+    for name in sorted(ha.keys() | hb.keys()):
+        va, vb = ha.get(name), hb.get(name)
+        if va != vb:
+            kind = "added" if va is None else "removed" if vb is None else "changed"
+            out.append(FieldDiff(f"header.{name}", kind, va, vb, f"header.{name}"))
+    return out
+
+
+def _strip(body: Body, rules: EffectiveRules) -> Body:
+    if body.kind in ("json", "form"):
+        for rule in rules.fields:
+            rule.remove_from(body.value)
+    return body
+
+
+def compare_bodies(a: Body, b: Body) -> list[FieldDiff]:
+    if a.kind != b.kind and {a.kind, b.kind} != {"text", "json-invalid"}:
+        return [FieldDiff("body", "type_changed", a.kind, b.kind, "body")]
+    if a.kind in ("json", "form"):
+        if canonical(a.value) == canonical(b.value):
+            return []
+        return diff_trees(a.value, b.value)
+    if a.value == b.value:
+        return []
+    if a.kind in ("text", "json-invalid"):
+        for n, (x, y) in enumerate(zip(a.value, b.value, strict=False), start=1):
+            if x != y:
+                return [FieldDiff("body", "changed", _shown(x), _shown(y), f"body:line {n}")]
+        n = min(len(a.value), len(b.value)) + 1
+        return [FieldDiff("body", "length_changed", len(a.value), len(b.value), f"body:line {n}")]
+    return [FieldDiff("body", "changed", a.value, b.value, "body")]
+
+
+def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int) -> tuple[
+        list[FieldDiff], str]:
+    """Differences between two replies (status, headers, body) and the body kind seen."""
+    diffs: list[FieldDiff] = []
+    if a.status != b.status:
+        diffs.append(FieldDiff("status", "changed", a.status, b.status, "status"))
+    diffs.extend(compare_headers(a, b, rules))
+    body_a, body_b = _strip(parse(a, max_body), rules), _strip(parse(b, max_body), rules)
+    diffs.extend(compare_bodies(body_a, body_b))
+    kind = body_a.kind if body_a.kind == body_b.kind else f"{body_a.kind}/{body_b.kind}"
+    return diffs, kind
+
+
+def compare(exchange: Exchange, ruleset: RuleSet, max_body: int) -> Comparison:
+    """The verdict of an exchange: match, mismatch (with the differing paths) or error."""
+    endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
+    result = Comparison(exchange.id, endpoint, "match", rules_digest=ruleset.digest)
+    for side, reply in (("primary", exchange.primary), ("candidate", exchange.candidate)):
+        if reply.error:
+            result.verdict, result.error = "error", f"{side}: {reply.error}"
+            return result
+    try:
+        diffs, result.body_kind = compare_replies(
+            exchange.primary, exchange.candidate, ruleset.for_endpoint(endpoint), max_body)
+    except DecodeError as exc:
+        result.verdict, result.error = "error", f"body could not be decoded: {exc}"
+        return result
+    if diffs:
+        result.verdict, result.diffs = "mismatch", diffs
+    return result

@@ -1,0 +1,1 @@
+"""`diffsvc demo`: two bundled sample upstreams, the whole stack, traffic, and the report."""

@@ -1,0 +1,117 @@
+"""The mirroring gateway: every client gets primary's response, byte for byte, as soon as it
+is read; a copy of the request goes to candidate (and secondary) in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from . import store, upstream
+from .capture import Capture, Shadower
+from .config import Config, split_listen
+from .models import Reply, Request
+
+log = logging.getLogger("diffsvc.gateway")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DRAIN_TIMEOUT = 5.0
+
+CONFIG = web.AppKey("config", Config)
+COUNTERS: web.AppKey[Counter[str]] = web.AppKey("counters", Counter)
+SHADOWER = web.AppKey("shadower", Shadower)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+def should_mirror(cfg: Config, request: Request) -> str | None:
+    """None when the request is mirrored, else the reason (a counter name) it is not."""
+    if cfg.candidate is None:
+        return "skipped_no_candidate"
+    if request.method not in SAFE_METHODS and not cfg.allow_side_effects:
+        return "skipped_method"
+    if request.header_value(upstream.SHADOW_HEADER):
+        return "skipped_shadow_loop"
+    if cfg.sample_rate < 1.0 and random.random() >= cfg.sample_rate:
+        return "skipped_sample"
+    return None
+
+
+def _client_response(reply: Reply) -> web.Response:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.end_to_end(reply.headers):
+        if name.lower() != "content-length":
+            headers.add(name, value)
+    return web.Response(status=reply.status, headers=headers, body=reply.body)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    cfg, counters = app[CONFIG], app[COUNTERS]
+    counters["requests"] += 1
+    req = Request(request.method, request.path, request.query_string,
+                  list(request.headers.items()), await request.read())
+    assert cfg.primary is not None
+    headers = upstream.forward_headers(req, request.remote, shadow=False)
+    primary = await upstream.call(app[SESSION], cfg.primary, req, headers, cfg.primary_timeout,
+                                  2**62)
+    if primary.error:
+        counters["primary_errors"] += 1
+        log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
+        return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
+    reason = should_mirror(cfg, req)
+    if reason is None:
+        counters["mirrored"] += 1
+        app[SHADOWER].submit(req, primary, request.remote)
+    else:
+        counters[reason] += 1
+    return _client_response(primary)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Session, capture and shadower: created here, closed in reverse order on shutdown."""
+    cfg, counters = app[CONFIG], app[COUNTERS]
+    session = upstream.new_session()
+    assert cfg.redis_url is not None
+    redis_url = cfg.redis_url
+    capture = Capture(cfg, lambda: store.connect(redis_url), counters)
+    capture.start()
+    shadower = Shadower(cfg, session, capture, counters)
+    app[SESSION] = session
+    app[SHADOWER] = shadower
+    log.info("gateway: primary %s, candidate %s%s", cfg.primary, cfg.candidate,
+             f", secondary {cfg.secondary}" if cfg.secondary else "")
+    yield
+    await shadower.drain(DRAIN_TIMEOUT)
+    await capture.close()
+    await session.close()
+
+
+def build_app(cfg: Config) -> web.Application:
+    cfg.require("primary", "redis_url")
+    app = web.Application(client_max_size=cfg.max_body)
+    app[CONFIG] = cfg
+    app[COUNTERS] = Counter()
+    app.cleanup_ctx.append(_resources)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def run(cfg: Config) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight shadows drain, buffered exchanges are written."""
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    host, port = split_listen(cfg.listen)
+    app = build_app(cfg)
+    print(f"diffsvc gateway listening on http://{host}:{port} → primary {cfg.primary}", flush=True)
+    web.run_app(app, host=host, port=port, print=None, access_log=None,
+                shutdown_timeout=DRAIN_TIMEOUT)

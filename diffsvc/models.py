@@ -1,0 +1,205 @@
+"""The one record that travels end to end: Exchange (request + a Reply per upstream),
+and the Comparison a worker makes of it. Both serialise to versioned bytes for Redis."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+SCHEMA_VERSION = 1
+
+Headers = list[tuple[str, str]]
+Verdict = Literal["match", "mismatch", "error"]
+UPSTREAMS = ("primary", "candidate", "secondary")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What one upstream answered, or `error` when the call failed (a value, not an exception)."""
+
+    status: int = 0
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    elapsed_ms: float = 0.0
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "headers": self.headers,
+            "body": _b64(self.body),
+            "elapsed_ms": self.elapsed_ms,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Reply:
+        return cls(
+            status=int(d["status"]),
+            headers=[(str(k), str(v)) for k, v in d["headers"]],
+            body=_unb64(d["body"]),
+            elapsed_ms=float(d["elapsed_ms"]),
+            error=d.get("error"),
+        )
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: str = ""
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+    def header_value(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": _b64(self.body),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Request:
+        return cls(
+            method=d["method"],
+            path=d["path"],
+            query=d.get("query", ""),
+            headers=[(str(k), str(v)) for k, v in d["headers"]],
+            body=_unb64(d["body"]),
+        )
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A request and the replies of primary, candidate and (optionally) secondary."""
+
+    request: Request
+    primary: Reply
+    candidate: Reply
+    secondary: Reply | None = None
+    id: str = field(default_factory=new_id)
+    captured_at: float = field(default_factory=time.time)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": SCHEMA_VERSION,
+                "id": self.id,
+                "captured_at": self.captured_at,
+                "request": self.request.to_dict(),
+                "primary": self.primary.to_dict(),
+                "candidate": self.candidate.to_dict(),
+                "secondary": self.secondary.to_dict() if self.secondary else None,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Exchange:
+        d = orjson.loads(raw)
+        if d.get("v") != SCHEMA_VERSION:
+            raise ValueError(f"exchange schema version {d.get('v')!r}, expected {SCHEMA_VERSION}")
+        return cls(
+            id=d["id"],
+            captured_at=float(d["captured_at"]),
+            request=Request.from_dict(d["request"]),
+            primary=Reply.from_dict(d["primary"]),
+            candidate=Reply.from_dict(d["candidate"]),
+            secondary=Reply.from_dict(d["secondary"]) if d.get("secondary") else None,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class FieldDiff:
+    """One differing place: a JSONPath (or `status`, `header.<name>`, `body`), a kind, both values."""
+
+    path: str  # folded: indices as [*], the form used in aggregates and rules
+    kind: str  # changed | added | removed | type_changed | length_changed
+    primary: Any = None
+    candidate: Any = None
+    location: str = ""  # the concrete path in this exchange, indices kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "primary": self.primary,
+                "candidate": self.candidate, "location": self.location or self.path}
+
+
+@dataclass(slots=True)
+class Comparison:
+    """The verdict a worker made of one Exchange."""
+
+    exchange_id: str
+    endpoint: str
+    verdict: Verdict
+    diffs: list[FieldDiff] = field(default_factory=list)
+    body_kind: str = "json"  # json | text | bytes | empty | json-invalid (compared as text)
+    error: str | None = None
+    rules_digest: str = ""
+    compared_at: float = field(default_factory=time.time)
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted({d.path for d in self.diffs})
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": SCHEMA_VERSION,
+                "exchange_id": self.exchange_id,
+                "endpoint": self.endpoint,
+                "verdict": self.verdict,
+                "diffs": [d.to_dict() for d in self.diffs],
+                "body_kind": self.body_kind,
+                "error": self.error,
+                "rules_digest": self.rules_digest,
+                "compared_at": self.compared_at,
+            },
+            default=repr,
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Comparison:
+        d = orjson.loads(raw)
+        return cls(
+            exchange_id=d["exchange_id"],
+            endpoint=d["endpoint"],
+            verdict=d["verdict"],
+            diffs=[FieldDiff(**x) for x in d["diffs"]],
+            body_kind=d["body_kind"],
+            error=d.get("error"),
+            rules_digest=d.get("rules_digest", ""),
+            compared_at=float(d.get("compared_at", 0.0)),
+        )

@@ -1,0 +1,162 @@
+"""Bodies, from bytes on the wire to a comparable form. Pure: no sockets, no Redis.
+
+decode: Content-Encoding (gzip, deflate, br, zstd) with a size cap, so a decompression bomb
+raises DecodeError instead of exhausting memory. parse: JSON as a tree, form bodies as
+key/values, text as lines, anything else as (size, sha256). A body that claims JSON and
+does not parse is compared as text and labelled `json-invalid`."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import brotli
+import orjson
+import zstandard
+
+from .errors import DecodeError
+from .models import Reply
+
+_CHUNK = 64 * 1024
+
+
+def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, cap + 1)
+    if len(out) > cap:
+        raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    if d.unconsumed_tail:
+        raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    return out
+
+
+def _gunzip(data: bytes, cap: int) -> bytes:
+    try:
+        return _inflate(data, 16 + zlib.MAX_WBITS, cap)
+    except zlib.error as exc:
+        raise DecodeError(f"bad gzip data: {exc}") from None
+
+
+def _deflate(data: bytes, cap: int) -> bytes:
+    try:
+        return _inflate(data, zlib.MAX_WBITS, cap)
+    except zlib.error:
+        try:  # some servers send raw deflate without the zlib header
+            return _inflate(data, -zlib.MAX_WBITS, cap)
+        except zlib.error as exc:
+            raise DecodeError(f"bad deflate data: {exc}") from None
+
+
+def _brotli(data: bytes, cap: int) -> bytes:
+    d = brotli.Decompressor()
+    try:
+        out = bytearray(d.process(data, output_buffer_limit=cap + 1))
+        while len(out) <= cap and not d.is_finished() and not d.can_accept_more_data():
+            out += d.process(b"", output_buffer_limit=cap + 1 - len(out))
+    except brotli.error as exc:
+        raise DecodeError(f"bad brotli data: {exc}") from None
+    if len(out) > cap:
+        raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    return bytes(out)
+
+
+def _zstd(data: bytes, cap: int) -> bytes:
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+            out = reader.read(cap + 1)
+    except zstandard.ZstdError as exc:
+        raise DecodeError(f"bad zstd data: {exc}") from None
+    if len(out) > cap:
+        raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    return out
+
+
+_DECODERS = {"gzip": _gunzip, "x-gzip": _gunzip, "deflate": _deflate, "br": _brotli,
+             "zstd": _zstd}
+
+
+def decode(reply: Reply, cap: int) -> bytes:
+    """The body with every Content-Encoding undone, in reverse order of application."""
+    body = reply.body
+    encoding = (reply.header("content-encoding") or "").lower()
+    for coding in reversed([c.strip() for c in encoding.split(",") if c.strip()]):
+        if coding == "identity":
+            continue
+        decoder = _DECODERS.get(coding)
+        if decoder is None:
+            raise DecodeError(f"unsupported Content-Encoding {coding!r}")
+        body = decoder(body, cap)
+    if len(body) > cap:
+        raise DecodeError(f"body of {len(body)} bytes exceeds the {cap}-byte cap")
+    return body
+
+
+@dataclass(slots=True)
+class Body:
+    kind: str  # json | form | text | bytes | empty | json-invalid
+    value: Any
+    note: str = ""
+
+
+def media_type(reply: Reply) -> tuple[str, str | None]:
+    content_type = reply.header("content-type") or ""
+    mime, *params = (p.strip() for p in content_type.split(";"))
+    charset = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return mime.lower(), charset
+
+
+def _claims_json(mime: str) -> bool:
+    return mime in ("application/json", "text/json") or mime.endswith("+json")
+
+
+def _text(data: bytes, charset: str | None) -> str | None:
+    for codec in (charset, "utf-8"):
+        if codec:
+            try:
+                return data.decode(codec)
+            except (UnicodeDecodeError, LookupError):
+                continue
+    return None
+
+
+def _is_text_mime(mime: str) -> bool:
+    return (mime.startswith("text/") or mime.endswith(("+xml", "/xml", "/javascript"))
+            or mime in ("application/x-www-form-urlencoded", ""))
+
+
+def parse(reply: Reply, cap: int) -> Body:
+    """Decode and parse a reply's body into the form it is compared in."""
+    data = decode(reply, cap)
+    if not data:
+        return Body("empty", None)
+    mime, charset = media_type(reply)
+    note = ""
+    if _claims_json(mime) or (not mime and data[:1] in (b"{", b"[")):
+        try:
+            text = data if charset in (None, "utf-8", "UTF-8") else data.decode(charset or "utf-8")
+            return Body("json", orjson.loads(text))
+        except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as exc:
+            if _claims_json(mime):
+                note = f"claims JSON but does not parse ({str(exc).splitlines()[0]}); compared as text"
+    if mime == "application/x-www-form-urlencoded":
+        form = _text(data, charset)
+        if form is not None:
+            return Body("form", parse_qs(form, keep_blank_values=True))
+    if _is_text_mime(mime) or note:
+        text = _text(data, charset)
+        if text is not None:
+            return Body("json-invalid" if note else "text", text.splitlines(), note)
+    return Body("bytes", {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+                note or "binary body: compared by size and hash")
+
+
+def canonical(value: Any) -> bytes:
+    """Bytes that are equal exactly when two parsed bodies are equal (keys sorted)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)

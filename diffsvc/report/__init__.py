@@ -1,0 +1,1 @@
+"""The diff report: data from Redis (`data`) and its renderings (`render`)."""

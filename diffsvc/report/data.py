@@ -1,0 +1,38 @@
+"""The report as plain data, built from the counters workers keep in Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+
+from .. import store
+
+TOP_FIELDS = 20
+
+
+def endpoint_entry(name: str, stats: dict[str, Any], top: int = TOP_FIELDS) -> dict[str, Any]:
+    compared = stats["matches"] + stats["mismatches"]
+    fields = sorted(stats["fields"].items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {
+        "endpoint": name,
+        "pairs": stats["pairs"],
+        "matches": stats["matches"],
+        "mismatches": stats["mismatches"],
+        "errors": stats["errors"],
+        "mismatch_rate": round(stats["mismatches"] / compared, 6) if compared else 0.0,
+        "fields": [{"path": path, "mismatches": n,
+                    "rate": round(n / compared, 6) if compared else 0.0} for path, n in fields],
+    }
+
+
+def build(r: Redis, endpoint: str | None = None, *, samples: int = 0) -> dict[str, Any]:
+    """{"endpoints": [...]}, sorted by mismatch rate (highest first), then by name."""
+    entries = [endpoint_entry(name, stats) for name, stats in store.endpoint_stats(r).items()
+               if endpoint is None or name == endpoint]
+    if samples:
+        for entry in entries:
+            entry["samples"] = store.samples(r, entry["endpoint"], samples)
+    entries.sort(key=lambda e: (-e["mismatch_rate"], e["endpoint"]))
+    totals = {k: sum(e[k] for e in entries) for k in ("pairs", "matches", "mismatches", "errors")}
+    return {"endpoints": entries, "totals": totals, "gateway": store.gateway_counters(r)}

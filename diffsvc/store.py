@@ -1,0 +1,121 @@
+"""Everything diffsvc keeps in Redis: exchanges, comparisons, counters. Key names come from
+`keys`; writes are pipelined; counting is idempotent per exchange id, so a job that runs
+twice (a worker killed mid-batch) counts each exchange once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from . import jobqueue, keys
+from .models import Comparison, Exchange
+
+VERDICT_FIELD = {"match": "matches", "mismatch": "mismatches", "error": "errors"}
+SAMPLES_KEPT = 50
+COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
+
+# KEYS: comparison, totals, fields, endpoints, samples, minute bucket
+# ARGV: comparison bytes, ttl, verdict field, endpoint, exchange id, samples kept, paths...
+_RECORD = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[2], 'pairs', 1)
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[6], 'pairs', 1)
+redis.call('HINCRBY', KEYS[6], ARGV[3], 1)
+redis.call('EXPIRE', KEYS[6], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[4])
+for i = 7, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+if ARGV[3] == 'mismatches' then
+  redis.call('LPUSH', KEYS[5], ARGV[5])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
+end
+return 1
+"""
+
+
+def connect(url: str, *, timeout: float = 2.0) -> Redis:
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                          health_check_interval=10)
+
+
+def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: float) -> None:
+    """Store a batch of exchanges and enqueue one comparison job for them, in one round trip
+    (one MULTI/EXEC: the job never exists without its exchanges)."""
+    with r.pipeline() as pipe:
+        pipe.multi()
+        for ex in exchanges:
+            pipe.set(keys.exchange(ex.id), ex.to_bytes(), ex=int(ttl))
+        jobqueue.enqueue_batch(q, [ex.id for ex in exchanges], pipeline=pipe)
+        pipe.execute()
+
+
+def load_exchanges(r: Redis, ids: Sequence[str]) -> list[Exchange | None]:
+    raws = r.mget([keys.exchange(i) for i in ids]) if ids else []
+    return [Exchange.from_bytes(raw) if raw else None for raw in raws]  # type: ignore[union-attr]
+
+
+def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float) -> int:
+    """Store comparisons and count them, each exchange at most once. Returns how many counted."""
+    script = r.register_script(_RECORD)
+    with r.pipeline(transaction=False) as pipe:
+        for c in comparisons:
+            minute = int(c.compared_at // 60)
+            script(
+                keys=[keys.comparison(c.exchange_id), keys.totals(c.endpoint),
+                      keys.fields(c.endpoint), keys.ENDPOINTS, keys.samples(c.endpoint),
+                      keys.minute(c.endpoint, minute)],
+                args=[c.to_bytes(), int(ttl), VERDICT_FIELD[c.verdict], c.endpoint,
+                      c.exchange_id, SAMPLES_KEPT, *c.paths],
+                client=pipe,
+            )
+        return sum(int(x) for x in pipe.execute())
+
+
+def load_comparison(r: Redis, exchange_id: str) -> Comparison | None:
+    raw = r.get(keys.comparison(exchange_id))
+    return Comparison.from_bytes(raw) if raw else None  # type: ignore[arg-type]
+
+
+def incr_gateway(r: Redis, counts: dict[str, int]) -> None:
+    with r.pipeline(transaction=False) as pipe:
+        for name, n in counts.items():
+            if n:
+                pipe.hincrby(keys.GATEWAY_COUNTERS, name, n)
+        pipe.execute()
+
+
+def _ints(mapping: dict[Any, Any]) -> dict[str, int]:
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in mapping.items()}
+
+
+def endpoint_stats(r: Redis) -> dict[str, dict[str, Any]]:
+    """Totals and field counts of every endpoint: {endpoint: {pairs, ..., fields: {path: n}}}."""
+    names = sorted(n.decode() for n in r.smembers(keys.ENDPOINTS))  # type: ignore[union-attr]
+    with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(keys.totals(name))
+            pipe.hgetall(keys.fields(name))
+        replies = pipe.execute()
+    out = {}
+    for i, name in enumerate(names):
+        totals = _ints(replies[2 * i])
+        stats: dict[str, Any] = {f: totals.get(f, 0) for f in COUNTER_FIELDS}
+        stats["fields"] = _ints(replies[2 * i + 1])
+        out[name] = stats
+    return out
+
+
+def gateway_counters(r: Redis) -> dict[str, int]:
+    return _ints(r.hgetall(keys.GATEWAY_COUNTERS))  # type: ignore[arg-type]
+
+
+def samples(r: Redis, endpoint: str, n: int = 5) -> list[str]:
+    return [x.decode() for x in r.lrange(keys.samples(endpoint), 0, n - 1)]  # type: ignore[union-attr]
+
+
+def now_minute() -> int:
+    return int(time.time() // 60)

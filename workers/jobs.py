@@ -1,0 +1,74 @@
+"""RQ job functions. Module-level, they take exchange ids; the worker process configures
+them once (`configure`) with the compiled rules."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import get_current_job
+
+from diffsvc import store
+from diffsvc.compare import compare
+from diffsvc.config import Config
+from diffsvc.models import Comparison
+from diffsvc.rules import RuleSet
+
+log = logging.getLogger("diffsvc.worker")
+
+
+@dataclass
+class WorkerContext:
+    ruleset: RuleSet
+    max_body: int
+    retention: float
+
+
+_context: WorkerContext | None = None
+
+
+def configure(cfg: Config) -> WorkerContext:
+    global _context
+    _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention)
+    return _context
+
+
+def context() -> WorkerContext:
+    if _context is None:  # a plain `rq worker` started without diffsvc: read the environment
+        from diffsvc import config
+
+        return configure(config.load())
+    return _context
+
+
+def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str, int]:
+    """Load, compare and count a batch; returns counts of verdicts (and `missing`)."""
+    started = time.perf_counter()
+    results: list[Comparison] = []
+    missing = 0
+    for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
+        if exchange is None:  # expired before a worker got to it
+            missing += 1
+            continue
+        try:
+            results.append(compare(exchange, ctx.ruleset, ctx.max_body))
+        except Exception as exc:  # a bug must cost one verdict, never the batch
+            log.exception("comparison of %s failed", exchange_id)
+            endpoint = ctx.ruleset.endpoint(exchange.request.method, exchange.request.path)
+            results.append(Comparison(exchange_id, endpoint, "error",
+                                      error=f"internal error: {type(exc).__name__}: {exc}",
+                                      rules_digest=ctx.ruleset.digest))
+    counted = store.record_comparisons(r, results, ctx.retention)
+    counts = {"compared": len(results), "counted": counted, "missing": missing}
+    log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
+              counts)
+    return counts
+
+
+def compare_batch(ids: list[str]) -> dict[str, int]:
+    """The RQ job: compare the exchanges with these ids and count the verdicts."""
+    job = get_current_job()
+    assert job is not None, "compare_batch runs inside an RQ worker"
+    return compare_exchanges(job.connection, ids, context())
