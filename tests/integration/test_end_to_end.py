@@ -1,0 +1,52 @@
+"""Client → gateway → Redis → worker (burst) → report, on real servers and a real Redis."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+from aiohttp import web
+
+from diffsvc import config, gateway, store
+from diffsvc.report import data
+from tests.conftest import run_worker_burst
+
+
+def upstream_app(email_domain: str) -> web.Application:
+    async def user(request: web.Request) -> web.Response:
+        uid = request.match_info["id"]
+        return web.json_response({"id": int(uid), "email": f"u{uid}@{email_domain}",
+                                  "request_id": str(time.perf_counter_ns())})
+
+    app = web.Application()
+    app.router.add_get("/api/users/{id}", user)
+    return app
+
+
+def wait_captured(r, n: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.gateway_counters(r).get("captured", 0) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {n} exchanges captured: {store.gateway_counters(r)}")
+
+
+def test_changed_field_is_reported_with_its_path(serve, r, redis_url):
+    prod = serve(upstream_app("example.com"))
+    cand = serve(upstream_app("example.org"))
+    cfg = config.load(overrides={"redis_url": redis_url, "primary": prod.url,
+                                 "candidate": cand.url, "flush_interval": "10ms",
+                                 "ignore": {"fields": ["$.request_id"]}})
+    gw = serve(gateway.build_app(cfg))
+    for uid in range(1, 21):
+        with urllib.request.urlopen(f"{gw.url}/api/users/{uid}") as resp:
+            assert resp.status == 200
+            assert b"example.com" in resp.read()
+    wait_captured(r, 20)
+    run_worker_burst(cfg)
+    report = data.build(r)
+    [entry] = report["endpoints"]
+    assert entry["endpoint"] == "GET /api/users/{id}"
+    assert (entry["pairs"], entry["mismatches"], entry["mismatch_rate"]) == (20, 20, 1.0)
+    assert entry["fields"] == [{"path": "$.email", "mismatches": 20, "rate": 1.0}]
