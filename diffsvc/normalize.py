@@ -150,9 +150,9 @@ def parse(reply: Reply, cap: int) -> Body:
         if form is not None:
             return Body("form", parse_qs(form, keep_blank_values=True))
     if _is_text_mime(mime) or note:
-        text = _text(data, charset)
-        if text is not None:
-            return Body("json-invalid" if note else "text", text.splitlines(), note)
+        decoded = _text(data, charset)
+        if decoded is not None:
+            return Body("json-invalid" if note else "text", decoded.splitlines(), note)
     return Body("bytes", {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
                 note or "binary body: compared by size and hash")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from rq import Queue
@@ -55,7 +55,7 @@ def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: floa
 
 def load_exchanges(r: Redis, ids: Sequence[str]) -> list[Exchange | None]:
     raws = r.mget([keys.exchange(i) for i in ids]) if ids else []
-    return [Exchange.from_bytes(raw) if raw else None for raw in raws]  # type: ignore[union-attr]
+    return [Exchange.from_bytes(cast(bytes, raw)) if raw else None for raw in raws]
 
 
 def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float) -> int:
@@ -110,7 +110,7 @@ def endpoint_stats(r: Redis) -> dict[str, dict[str, Any]]:
 
 
 def gateway_counters(r: Redis) -> dict[str, int]:
-    return _ints(r.hgetall(keys.GATEWAY_COUNTERS))  # type: ignore[arg-type]
+    return _ints(cast(dict[Any, Any], r.hgetall(keys.GATEWAY_COUNTERS)))
 
 
 def samples(r: Redis, endpoint: str, n: int = 5) -> list[str]:

@@ -21,7 +21,7 @@ SHADOW_HEADER = "X-Diffsvc-Shadow"
 
 def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers less hop-by-hop ones, including any the Connection header names."""
-    named = set()
+    named: set[str] = set()
     for name, value in headers:
         if name.lower() == "connection":
             named.update(v.strip().lower() for v in value.split(","))

@@ -11,11 +11,12 @@ import hashlib
 import time
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from aiohttp import web
 
 ROLE = web.AppKey("role", str)
-PRODUCTS = {i: {"name": f"Product {i}", "base": 10 + (i * 7) % 90} for i in range(1, 51)}
+PRODUCTS: dict[int, dict[str, Any]] = {i: {"name": f"Product {i}", "base": 10 + (i * 7) % 90} for i in range(1, 51)}
 
 
 def _now() -> str:
