@@ -39,3 +39,18 @@ MINUTE = PREFIX + ":m:{minute}:{endpoint}"  # hash: per-minute pairs/matches/mis
 
 def minute(endpoint: str, minute_: int) -> str:
     return MINUTE.format(minute=minute_, endpoint=endpoint)
+
+
+LATENCY = PREFIX + ":lat:{minute}:{endpoint}"  # hash: per-minute latency histogram, p:<bucket> / c:<bucket>
+RULES = PREFIX + ":rules"                      # hash: rule id -> JSON ignore rule added from the UI
+RULES_VERSION = PREFIX + ":rules:version"      # int, bumped on every change to RULES
+
+
+def latency(endpoint: str, minute_: int) -> str:
+    return LATENCY.format(minute=minute_, endpoint=endpoint)
+
+
+def endpoint_pattern(endpoint: str) -> str:
+    """A SCAN pattern matching every per-endpoint key of `endpoint` (all end with its name)."""
+    escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in endpoint)
+    return PREFIX + ":*:" + escaped

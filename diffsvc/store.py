@@ -5,21 +5,22 @@ twice (a worker killed mid-batch) counts each exchange once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from redis import Redis
 from rq import Queue
 
-from . import jobqueue, keys
+from . import jobqueue, keys, latency
 from .models import Comparison, Exchange
 
 VERDICT_FIELD = {"match": "matches", "mismatch": "mismatches", "error": "errors"}
 SAMPLES_KEPT = 50
 COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
 
-# KEYS: comparison, totals, fields, endpoints, samples, minute bucket
-# ARGV: comparison bytes, ttl, verdict field, endpoint, exchange id, samples kept, paths...
+# KEYS: comparison, totals, fields, endpoints, samples, minute bucket, latency bucket
+# ARGV: comparison bytes, ttl, verdict field, endpoint, exchange id, samples kept,
+#       primary latency field, candidate latency field ('' = none), paths...
 _RECORD = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
 redis.call('HINCRBY', KEYS[2], 'pairs', 1)
@@ -28,7 +29,11 @@ redis.call('HINCRBY', KEYS[6], 'pairs', 1)
 redis.call('HINCRBY', KEYS[6], ARGV[3], 1)
 redis.call('EXPIRE', KEYS[6], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
-for i = 7, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+for i = 7, 8 do
+  if ARGV[i] ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[i], 1) end
+end
+if ARGV[7] ~= '' or ARGV[8] ~= '' then redis.call('EXPIRE', KEYS[7], ARGV[2]) end
+for i = 9, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
 if ARGV[3] == 'mismatches' then
   redis.call('LPUSH', KEYS[5], ARGV[5])
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
@@ -58,18 +63,23 @@ def load_exchanges(r: Redis, ids: Sequence[str]) -> list[Exchange | None]:
     return [Exchange.from_bytes(cast(bytes, raw)) if raw else None for raw in raws]
 
 
-def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float) -> int:
-    """Store comparisons and count them, each exchange at most once. Returns how many counted."""
+def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
+                       latencies: Mapping[str, tuple[float, float]] | None = None) -> int:
+    """Store comparisons and count them, each exchange at most once. Returns how many counted.
+    `latencies` (exchange id -> primary ms, candidate ms) feeds the per-minute histograms."""
     script = r.register_script(_RECORD)
+    latencies = latencies or {}
     with r.pipeline(transaction=False) as pipe:
         for c in comparisons:
             minute = int(c.compared_at // 60)
+            lat = latencies.get(c.exchange_id)
+            lat_fields = (latency.field("p", lat[0]), latency.field("c", lat[1])) if lat else ("", "")
             script(
                 keys=[keys.comparison(c.exchange_id), keys.totals(c.endpoint),
                       keys.fields(c.endpoint), keys.ENDPOINTS, keys.samples(c.endpoint),
-                      keys.minute(c.endpoint, minute)],
+                      keys.minute(c.endpoint, minute), keys.latency(c.endpoint, minute)],
                 args=[c.to_bytes(), int(ttl), VERDICT_FIELD[c.verdict], c.endpoint,
-                      c.exchange_id, SAMPLES_KEPT, *c.paths],
+                      c.exchange_id, SAMPLES_KEPT, *lat_fields, *c.paths],
                 client=pipe,
             )
         return sum(int(x) for x in pipe.execute())

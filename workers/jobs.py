@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import get_current_job
 
-from diffsvc import store
+from diffsvc import rulestore, store
 from diffsvc.compare import compare
 from diffsvc.config import Config
 from diffsvc.models import Comparison
@@ -24,6 +24,14 @@ class WorkerContext:
     ruleset: RuleSet
     max_body: int
     retention: float
+    rules_version: int = 0  # of the UI-added rules (rulestore) that `ruleset` includes
+
+    def refresh_rules(self, r: Redis) -> None:
+        """Rebuild the rules when the UI-added ones changed (one GET per batch)."""
+        current = rulestore.version(r)
+        if current != self.rules_version:
+            self.ruleset = self.ruleset.with_extra(rulestore.extra(rulestore.list_rules(r)))
+            self.rules_version = current
 
 
 _context: WorkerContext | None = None
@@ -46,12 +54,15 @@ def context() -> WorkerContext:
 def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str, int]:
     """Load, compare and count a batch; returns counts of verdicts (and `missing`)."""
     started = time.perf_counter()
+    ctx.refresh_rules(r)
     results: list[Comparison] = []
+    latencies: dict[str, tuple[float, float]] = {}
     missing = 0
     for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
         if exchange is None:  # expired before a worker got to it
             missing += 1
             continue
+        latencies[exchange_id] = (exchange.primary.elapsed_ms, exchange.candidate.elapsed_ms)
         try:
             results.append(compare(exchange, ctx.ruleset, ctx.max_body))
         except Exception as exc:  # a bug must cost one verdict, never the batch
@@ -60,7 +71,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
             results.append(Comparison(exchange_id, endpoint, "error",
                                       error=f"internal error: {type(exc).__name__}: {exc}",
                                       rules_digest=ctx.ruleset.digest))
-    counted = store.record_comparisons(r, results, ctx.retention)
+    counted = store.record_comparisons(r, results, ctx.retention, latencies)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)
