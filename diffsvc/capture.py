@@ -22,6 +22,7 @@ from rq import Queue
 from . import jobqueue, store, upstream
 from .config import Config
 from .models import Exchange, Reply, Request
+from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
 
 log = logging.getLogger("diffsvc.capture")
 
@@ -127,6 +128,9 @@ class Shadower:
         reply = await upstream.call(self.session, base_url, request, headers,
                                     self.cfg.shadow_timeout, self.cfg.max_body)
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
+        if not reply.error:
+            side = "candidate" if base_url == self.cfg.candidate else "secondary"
+            self.counters[field_for(LATENCY_FIELDS[side], LATENCY_BUCKETS_MS, reply.elapsed_ms)] += 1
         return reply
 
     async def _run(self, request: Request, primary: Reply, client_ip: str | None) -> None:

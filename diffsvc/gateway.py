@@ -17,9 +17,11 @@ from . import store, upstream
 from .capture import Capture, Shadower
 from .config import Config, split_listen
 from .models import Reply, Request
+from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
 
 log = logging.getLogger("diffsvc.gateway")
 
+_PRIMARY_LATENCY = LATENCY_FIELDS["primary"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_TIMEOUT = 5.0
 
@@ -64,6 +66,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         counters["primary_errors"] += 1
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
         return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
+    counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
     reason = should_mirror(cfg, req)
     if reason is None:
         counters["mirrored"] += 1
