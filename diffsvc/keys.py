@@ -54,3 +54,6 @@ def endpoint_pattern(endpoint: str) -> str:
     """A SCAN pattern matching every per-endpoint key of `endpoint` (all end with its name)."""
     escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in endpoint)
     return PREFIX + ":*:" + escaped
+
+WORKER_COUNTERS = PREFIX + ":worker"       # hash: comparison duration histogram buckets, sum
+ALERTS = PREFIX + ":alerts"                # hash: endpoint -> JSON of its open alert episode
