@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from redis import Redis
 from rq import get_current_job
 
-from diffsvc import rulestore, store
+from diffsvc import keys, rulestore, store
 from diffsvc.compare import compare
 from diffsvc.config import Config
 from diffsvc.models import Comparison
+from diffsvc.promhist import DURATION_BUCKETS_MS, DURATION_FIELDS, DURATION_SUM_US, field_for
 from diffsvc.rules import RuleSet
 
 log = logging.getLogger("diffsvc.worker")
@@ -58,11 +60,13 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
     results: list[Comparison] = []
     latencies: dict[str, tuple[float, float]] = {}
     missing = 0
+    durations: Counter[str] = Counter()
     for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
         if exchange is None:  # expired before a worker got to it
             missing += 1
             continue
         latencies[exchange_id] = (exchange.primary.elapsed_ms, exchange.candidate.elapsed_ms)
+        pair_started = time.perf_counter()
         try:
             results.append(compare(exchange, ctx.ruleset, ctx.max_body))
         except Exception as exc:  # a bug must cost one verdict, never the batch
@@ -71,11 +75,25 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
             results.append(Comparison(exchange_id, endpoint, "error",
                                       error=f"internal error: {type(exc).__name__}: {exc}",
                                       rules_digest=ctx.ruleset.digest))
+        pair_ms = (time.perf_counter() - pair_started) * 1000
+        durations[field_for(DURATION_FIELDS, DURATION_BUCKETS_MS, pair_ms)] += 1
+        durations[DURATION_SUM_US] += int(pair_ms * 1000)
     counted = store.record_comparisons(r, results, ctx.retention, latencies)
+    _record_durations(r, durations)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)
     return counts
+
+
+def _record_durations(r: Redis, durations: Counter[str]) -> None:
+    """The batch's comparison-duration histogram: one HINCRBY pipeline per batch."""
+    if not durations:
+        return
+    with r.pipeline(transaction=False) as pipe:
+        for name, n in durations.items():
+            pipe.hincrby(keys.WORKER_COUNTERS, name, n)
+        pipe.execute()
 
 
 def compare_batch(ids: list[str]) -> dict[str, int]:
