@@ -129,3 +129,56 @@ def samples(r: Redis, endpoint: str, n: int = 5) -> list[str]:
 
 def now_minute() -> int:
     return int(time.time() // 60)
+
+
+def load_exchange(r: Redis, exchange_id: str) -> tuple[Exchange | None, Comparison | None]:
+    """One exchange and the comparison a worker made of it (either may have expired)."""
+    raws = cast("list[bytes | None]", r.mget([keys.exchange(exchange_id),
+                                              keys.comparison(exchange_id)]))
+    return (Exchange.from_bytes(raws[0]) if raws[0] else None,
+            Comparison.from_bytes(raws[1]) if raws[1] else None)
+
+
+def minute_buckets(r: Redis, endpoints: Sequence[str], minutes: Sequence[int]) -> dict[
+        str, tuple[list[dict[str, int]], list[dict[str, int]]]]:
+    """Per endpoint: the per-minute counter hashes and latency histograms of `minutes`
+    (in order; an empty dict for a minute without traffic). One pipelined round trip."""
+    with r.pipeline(transaction=False) as pipe:
+        for name in endpoints:
+            for m in minutes:
+                pipe.hgetall(keys.minute(name, m))
+                pipe.hgetall(keys.latency(name, m))
+        replies = pipe.execute()
+    out = {}
+    step = 2 * len(minutes)
+    for i, name in enumerate(endpoints):
+        chunk = replies[i * step:(i + 1) * step]
+        out[name] = ([_ints(h) for h in chunk[0::2]], [_ints(h) for h in chunk[1::2]])
+    return out
+
+
+def clear(r: Redis, endpoint: str | None = None) -> int:
+    """Delete stored data: everything (exchanges, comparisons, counters; ignore rules are
+    kept), or the counters, buckets and samples of one endpoint. Returns keys deleted."""
+    if endpoint is None:
+        pattern = keys.PREFIX + ":*"
+        keep = {keys.RULES, keys.RULES_VERSION}
+    else:
+        pattern, keep = keys.endpoint_pattern(endpoint), set()
+    deleted = 0
+    batch: list[bytes] = []
+    for key in r.scan_iter(match=pattern, count=1000):
+        if key.decode() not in keep:
+            batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(r.unlink(*batch))
+            batch = []
+    if batch:
+        deleted += int(r.unlink(*batch))
+    if endpoint is not None:
+        deleted += int(r.srem(keys.ENDPOINTS, endpoint))
+    return deleted
+
+
+def endpoint_names(r: Redis) -> list[str]:
+    return sorted(n.decode() for n in cast("set[bytes]", r.smembers(keys.ENDPOINTS)))

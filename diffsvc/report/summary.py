@@ -1,0 +1,117 @@
+"""The endpoints summary over a time window, from the per-minute buckets workers write
+(`keys.minute`: counters, `keys.latency`: latency histograms), plus a spark line per endpoint."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from redis import Redis
+
+from .. import latency, store
+from ..config import parse_duration
+from ..errors import ConfigError
+
+DEFAULT_WINDOW = 3600.0
+MAX_WINDOW = 2 * 86400.0
+SPARK_POINTS = 30
+COUNTERS = ("pairs", "matches", "mismatches", "errors")
+
+
+@dataclass(frozen=True)
+class Window:
+    since: float
+    until: float
+
+    @property
+    def minutes(self) -> list[int]:
+        return list(range(int(self.since // 60), int(self.until // 60) + 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"since": round(self.since, 3), "until": round(self.until, 3),
+                "seconds": round(self.until - self.since, 3)}
+
+
+def parse_time(key: str, value: str) -> float:
+    """Epoch seconds, or an ISO 8601 time (UTC unless it names an offset)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(key, "expected epoch seconds or an ISO 8601 time", value) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def parse_window(query: dict[str, str], now: float | None = None) -> Window:
+    """From `window` (e.g. 15m), `since` and `until`; default: the last hour."""
+    now = time.time() if now is None else now
+    until = parse_time("until", query["until"]) if query.get("until") else now
+    if query.get("since"):
+        if query.get("window"):
+            raise ConfigError("window", "give either since or window, not both")
+        since = parse_time("since", query["since"])
+    else:
+        since = until - parse_duration("window", query.get("window") or DEFAULT_WINDOW)
+    if since >= until:
+        raise ConfigError("since", "must be before until", query.get("since"))
+    if until - since > MAX_WINDOW:
+        raise ConfigError("window", f"at most {MAX_WINDOW / 3600:g} hours",
+                          query.get("window") or query.get("since"))
+    return Window(since, until)
+
+
+def _rate(mismatches: int, matches: int) -> float:
+    compared = mismatches + matches
+    return round(mismatches / compared, 6) if compared else 0.0
+
+
+def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[float | None]:
+    """The mismatch rate over the window in at most `points` steps (None: no traffic)."""
+    size = max(1, math.ceil(len(buckets) / points))
+    out: list[float | None] = []
+    for i in range(0, len(buckets), size):
+        chunk = buckets[i:i + size]
+        mm = sum(b.get("mismatches", 0) for b in chunk)
+        ok = sum(b.get("matches", 0) for b in chunk)
+        out.append(_rate(mm, ok) if mm + ok else None)
+    return out
+
+
+def endpoint_summary(name: str, buckets: list[dict[str, int]],
+                     histograms: list[dict[str, int]]) -> dict[str, Any]:
+    totals: dict[str, int] = {}
+    for b in buckets:
+        for k, v in b.items():
+            totals[k] = totals.get(k, 0) + v
+    merged = latency.merge(histograms)
+    entry: dict[str, Any] = {"endpoint": name}
+    entry.update({k: totals.get(k, 0) for k in COUNTERS})
+    entry["mismatch_rate"] = _rate(entry["mismatches"], entry["matches"])
+    entry["noise"] = totals.get("noise", 0)
+    if "effective_mismatches" in totals:
+        entry["effective_mismatches"] = totals["effective_mismatches"]
+    entry["latency_ms"] = {
+        side: {"p50": latency.percentile(merged[key], 0.5),
+               "p99": latency.percentile(merged[key], 0.99)}
+        for side, key in (("primary", "p"), ("candidate", "c"))}
+    entry["spark"] = spark(buckets)
+    return entry
+
+
+def build(r: Redis, window: Window) -> dict[str, Any]:
+    """{"window", "totals", "endpoints"}: endpoints sorted by mismatch rate, highest first."""
+    names = store.endpoint_names(r)
+    buckets = store.minute_buckets(r, names, window.minutes)
+    entries = [endpoint_summary(n, *buckets[n]) for n in names]
+    entries.sort(key=lambda e: (-e["mismatch_rate"], -e["pairs"], e["endpoint"]))
+    totals: dict[str, Any] = {k: sum(e[k] for e in entries) for k in (*COUNTERS, "noise")}
+    totals["mismatch_rate"] = _rate(totals["mismatches"], totals["matches"])
+    return {"window": window.to_dict(), "totals": totals, "endpoints": entries}
