@@ -150,6 +150,17 @@ def parse_ignore(key: str, value: Any) -> dict[str, list[str]]:
     return out
 
 
+def parse_webhook_url(key: str, value: Any) -> str | None:
+    """An http(s) URL to POST to; unlike an upstream URL it may carry a query (tokens)."""
+    if value is None or value == "":
+        return None
+    text = parse_str(key, value) or ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, "must be an http:// or https:// URL with a host", value)
+    return text
+
+
 ROUTE_KEYS = {"match", "name", "ignore", "sample_rate"}
 
 
@@ -223,6 +234,22 @@ class Config:
                                  key="report.listen")
     report_token: str | None = setting(None, "bearer token required by the report server",
                                        parse_str, key="report.token", metavar="TOKEN")
+    metrics_top_paths: int = setting(10, "fields per endpoint exported as metric labels; the rest "
+                                     "are summed as path=\"other\"", ranged(int, 1, 1000),
+                                     key="metrics.top_paths", metavar="N")
+    notify_webhook_url: str | None = setting(None, "URL the built-in notifier POSTs mismatch alerts "
+                                             "(and their resolution) to; unset: no notifier",
+                                             parse_webhook_url, key="notify.webhook_url",
+                                             metavar="URL")
+    notify_threshold: float = setting(0.05, "mismatch rate above which an endpoint's alert fires",
+                                      ranged(float, 0, 1), key="notify.threshold", metavar="RATE")
+    notify_window: float = setting(300.0, "window the notifier's mismatch rate is taken over "
+                                   "(whole minutes, e.g. 5m)", parse_duration, key="notify.window")
+    notify_min_pairs: int = setting(50, "pairs an endpoint needs in the window before it can "
+                                    "alert or resolve", ranged(int, 1), key="notify.min_pairs",
+                                    metavar="N")
+    notify_interval: float = setting(30.0, "how often the notifier evaluates", parse_duration,
+                                     key="notify.interval")
 
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""
