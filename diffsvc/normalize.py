@@ -65,7 +65,7 @@ def _brotli(data: bytes, cap: int) -> bytes:
 
 def _zstd(data: bytes, cap: int) -> bytes:
     try:
-        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as reader:
             out = reader.read(cap + 1)
     except zstandard.ZstdError as exc:
         raise DecodeError(f"bad zstd data: {exc}") from None

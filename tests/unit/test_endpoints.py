@@ -1,0 +1,67 @@
+"""Endpoint names: METHOD /path with id-like segments folded, unless a route names them."""
+
+from __future__ import annotations
+
+import pytest
+
+from diffsvc.endpoints import RoutePattern, endpoint_name, fold_path
+from diffsvc.rules import RuleSet
+
+
+@pytest.mark.parametrize(
+    ("path", "folded"),
+    [
+        ("/api/users/42", "/api/users/{id}"),
+        ("/api/users/42/orders/7", "/api/users/{id}/orders/{id}"),
+        ("/api/orders/3fa85f64-5717-4562-b3fc-2c963f66afa6", "/api/orders/{id}"),
+        ("/api/orders/3FA85F6457174562B3FC2C963F66AFA6", "/api/orders/{id}"),  # no dashes
+        ("/blobs/0123456789abcdef0123", "/blobs/{id}"),  # long hex (>= 16)
+        ("/commits/da39a3ee5e6b4b0d3255bfef95601890afd80709", "/commits/{id}"),
+        ("/api/v2/users", "/api/v2/users"),  # words stay
+        ("/beef/cafe", "/beef/cafe"),  # short hex-looking words stay
+        ("/tags/abc123", "/tags/abc123"),
+        ("/", "/"),
+        ("/api/users/", "/api/users/"),
+    ],
+)
+def test_fold_path(path: str, folded: str) -> None:
+    assert fold_path(path) == folded
+
+
+def test_endpoint_name_without_routes() -> None:
+    assert endpoint_name("GET", "/api/users/42") == "GET /api/users/{id}"
+    assert endpoint_name("POST", "/api/users") == "POST /api/users"
+
+
+def test_configured_route_names_the_endpoint() -> None:
+    routes = (
+        RoutePattern.compile("GET /api/users/{name}", "user by name"),
+        RoutePattern.compile("* /static/{file}", "static"),
+    )
+    assert endpoint_name("GET", "/api/users/alice", routes) == "user by name"
+    assert endpoint_name("GET", "/api/users/42", routes) == "user by name"
+    assert endpoint_name("GET", "/api/users/42/", routes) == "user by name"
+    assert endpoint_name("HEAD", "/static/app.js", routes) == "static"
+    # a different method or a longer path is not the route
+    assert endpoint_name("POST", "/api/users/alice", routes) == "POST /api/users/alice"
+    assert endpoint_name("GET", "/api/users/alice/orders", routes) == \
+        "GET /api/users/alice/orders"
+
+
+def test_route_template_escapes_regex_characters() -> None:
+    route = RoutePattern.compile("GET /a.b/{id}", "dotted")
+    assert route.matches("GET", "/a.b/1")
+    assert not route.matches("GET", "/axb/1")
+
+
+def test_first_matching_route_wins_and_ruleset_uses_routes() -> None:
+    rules = RuleSet.build(
+        {"fields": [], "headers": []},
+        [{"match": "GET /api/users/me", "name": "me", "ignore": {"fields": [], "headers": []}},
+         {"match": "GET /api/users/{id}", "name": "GET /api/users/{id}",
+          "ignore": {"fields": ["$.seen"], "headers": []}}],
+    )
+    assert rules.endpoint("GET", "/api/users/me") == "me"
+    assert rules.endpoint("GET", "/api/users/bob") == "GET /api/users/{id}"
+    assert [f.text for f in rules.for_endpoint("GET /api/users/{id}").fields] == ["$.seen"]
+    assert rules.for_endpoint("me").fields == ()
