@@ -23,6 +23,7 @@ from . import jobqueue, store, upstream
 from .config import Config
 from .models import Exchange, Reply, Request
 from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
+from .redact import Redactor
 
 log = logging.getLogger("diffsvc.capture")
 
@@ -43,6 +44,7 @@ class Capture:
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
         self._flushed_counters: Counter[str] = Counter()
+        self._redactor = Redactor.from_config(cfg)  # secrets never reach Redis
 
     def add(self, exchange: Exchange) -> None:
         if len(self._buffer) >= self._max_buffer:
@@ -78,6 +80,7 @@ class Capture:
     def _write(self, batch: list[Exchange], counts: Counter[str]) -> None:
         """In the writer thread: one pipelined round trip per batch, and counter deltas."""
         written = 0
+        batch = self._redactor.redact_all(batch, self.counters)
         try:
             if self._redis is None:
                 r = self._redis_factory()

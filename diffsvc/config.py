@@ -150,6 +150,62 @@ def parse_ignore(key: str, value: Any) -> dict[str, list[str]]:
     return out
 
 
+def parse_str_list(key: str, value: Any) -> list[str]:
+    """A list of strings, from YAML or a comma-separated string (environment, flags)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, "expected a list of strings", value)
+    return list(value)
+
+
+def parse_json_paths(key: str, value: Any) -> list[str]:
+    paths = parse_str_list(key, value)
+    from . import jsonpath
+
+    for i, path in enumerate(paths):
+        jsonpath.parse(path, rule=f"{key}[{i}]")
+    return paths
+
+
+def parse_redact_mode(key: str, value: Any) -> str:
+    text = parse_str(key, value)
+    if text not in ("hmac", "mask"):
+        raise ConfigError(key, "expected hmac (keyed hash, equal values stay equal) or mask", value)
+    return text
+
+
+def parse_rule_paths(key: str, value: Any) -> list[str]:
+    """A list of JSONPaths (`ignore_order`, `only`); checked when the rules are compiled."""
+    value = _yaml_text(key, value) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, "expected a list of JSONPaths", value)
+    return list(value)
+
+
+def parse_tolerance(key: str, value: Any) -> list[dict[str, Any]]:
+    """Numeric tolerance: {abs, rel} for every number, or [{path, abs, rel}, ...]."""
+    value = _yaml_text(key, value) or []
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise ConfigError(key, "expected {abs, rel} or a list of {path, abs, rel}", value)
+    out = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]" if isinstance(value, list) else key
+        if not isinstance(item, dict):
+            raise ConfigError(where, "expected {path, abs, rel}", item)
+        unknown = set(item) - {"path", "abs", "rel"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key (expected path, abs, rel)")
+        entry: dict[str, Any] = {"path": parse_str(f"{where}.path", item.get("path", "$..*"))}
+        for bound in ("abs", "rel"):
+            entry[bound] = ranged(float, 0)(f"{where}.{bound}", item.get(bound, 0.0))
+        out.append(entry)
+    return out
+
+
 def parse_webhook_url(key: str, value: Any) -> str | None:
     """An http(s) URL to POST to; unlike an upstream URL it may carry a query (tokens)."""
     if value is None or value == "":
@@ -161,7 +217,7 @@ def parse_webhook_url(key: str, value: Any) -> str | None:
     return text
 
 
-ROUTE_KEYS = {"match", "name", "ignore", "sample_rate"}
+ROUTE_KEYS = {"match", "name", "ignore", "sample_rate", "ignore_order", "tolerance", "only"}
 
 
 def parse_routes(key: str, value: Any) -> list[dict[str, Any]]:
@@ -185,6 +241,9 @@ def parse_routes(key: str, value: Any) -> list[dict[str, Any]]:
             "name": parse_str(f"{where}.name", route.get("name")) or match,
             "ignore": parse_ignore(f"{where}.ignore", route.get("ignore")),
             "sample_rate": ranged(float, 0, 1)(f"{where}.sample_rate", route.get("sample_rate", 1.0)),
+            "ignore_order": parse_rule_paths(f"{where}.ignore_order", route.get("ignore_order")),
+            "tolerance": parse_tolerance(f"{where}.tolerance", route.get("tolerance")),
+            "only": parse_rule_paths(f"{where}.only", route.get("only")),
         })
     return routes
 
@@ -230,6 +289,18 @@ class Config:
                                            parse_ignore, flag=False)
     routes: list[dict[str, Any]] = setting([], "routes: [{match: 'GET /users/{id}', name, ignore}]",
                                            parse_routes, flag=False)
+    ignore_order: list[str] = setting([], "JSONPaths of arrays compared in any order (sets)",
+                                      parse_rule_paths, flag=False)
+    tolerance: list[dict[str, Any]] = setting([], "numeric tolerance: {abs, rel} or "
+                                              "[{path: JSONPath, abs, rel}]", parse_tolerance,
+                                              flag=False)
+    only: list[str] = setting([], "compare only these JSONPaths (and `header.<name>`)",
+                              parse_rule_paths, flag=False)
+    noise_min_relative: float = setting(0.25, "a field is a regression only when its raw rate "
+                                        "exceeds its noise rate by this share", ranged(float, 0),
+                                        key="noise.min_relative")
+    noise_min_absolute: float = setting(0.01, "... and by at least this much (rate points)",
+                                        ranged(float, 0, 1), key="noise.min_absolute")
     report_listen: str = setting("127.0.0.1:8081", "report server address, HOST:PORT", parse_listen,
                                  key="report.listen")
     report_token: str | None = setting(None, "bearer token required by the report server",
@@ -250,6 +321,19 @@ class Config:
                                     metavar="N")
     notify_interval: float = setting(30.0, "how often the notifier evaluates", parse_duration,
                                      key="notify.interval")
+    redact_headers: list[str] = setting([], "headers redacted before storing, besides Authorization, "
+                                        "Cookie, Set-Cookie, Proxy-Authorization", parse_str_list,
+                                        key="redact.headers", metavar="NAME,...")
+    redact_fields: list[str] = setting([], "JSONPaths redacted in JSON bodies before storing",
+                                       parse_json_paths, key="redact.fields", metavar="JSONPATH,...")
+    redact_key: str | None = setting(None, "HMAC key of redaction (unset: random per process)",
+                                     parse_str, key="redact.key", metavar="KEY")
+    redact_mode: str = setting("hmac", "redaction: hmac (keyed hash) or mask ([redacted])",
+                               parse_redact_mode, key="redact.mode")
+    mirror_max_body: int = setting(1024 * 1024, "largest request body (bytes) mirrored; larger ones "
+                                   "go to primary only, counted", ranged(int, 0))
+    max_header_size: int = setting(8190, "longest request line / header field the gateway accepts",
+                                   ranged(int, 256))
 
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""
