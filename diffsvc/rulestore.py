@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import yaml
@@ -70,13 +70,13 @@ def delete(r: Redis, rule_id: str) -> bool:
 
 
 def list_rules(r: Redis) -> list[Rule]:
-    raw = r.hgetall(keys.RULES)
-    rules = [Rule(**orjson.loads(v)) for v in raw.values()]  # type: ignore[union-attr]
+    raw = cast("dict[bytes, bytes]", r.hgetall(keys.RULES))
+    rules = [Rule(**orjson.loads(v)) for v in raw.values()]
     return sorted(rules, key=lambda x: (x.created_at, x.id))
 
 
 def version(r: Redis) -> int:
-    return int(r.get(keys.RULES_VERSION) or 0)  # type: ignore[arg-type]
+    return int(cast("bytes | None", r.get(keys.RULES_VERSION)) or 0)
 
 
 def extra(rules: list[Rule]) -> dict[str, list[str]]:

@@ -182,3 +182,8 @@ def clear(r: Redis, endpoint: str | None = None) -> int:
 
 def endpoint_names(r: Redis) -> list[str]:
     return sorted(n.decode() for n in cast("set[bytes]", r.smembers(keys.ENDPOINTS)))
+
+
+def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
+    raws = cast("list[bytes | None]", r.mget([keys.comparison(i) for i in ids])) if ids else []
+    return [Comparison.from_bytes(raw) if raw else None for raw in raws]
