@@ -1,0 +1,162 @@
+"""The processes the benchmark starts: nginx (upstreams and the mirror reference), the slow
+candidate, redis-server, diffsvc gateway and workers. All on 127.0.0.1, all stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from diffsvc.embedded import free_port
+from diffsvc.stack import wait_listening
+
+ROOT = Path(__file__).resolve().parent.parent
+API_PATH = "/api/orders/1001"
+
+_UPSTREAMS = """
+user root;
+worker_processes 1;
+daemon off;
+pid {tmp}/upstreams.pid;
+error_log {tmp}/upstreams.err crit;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{primary} backlog=4096;
+    listen 127.0.0.1:{candidate} backlog=4096;
+    root {tmp}/www;
+    location / {{ default_type application/json; try_files /order.json =404; }}
+  }}
+}}
+"""
+
+_MIRROR_SERVER = """
+  upstream cand_{name} {{ server 127.0.0.1:{port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{listen} backlog=4096;
+    location / {{
+      mirror /_mirror;
+      proxy_pass http://primary;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+    location = /_mirror {{
+      internal;
+      proxy_pass http://cand_{name}$request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Diffsvc-Shadow 1;
+    }}
+  }}
+"""
+
+_MIRROR = """
+user root;
+worker_processes {workers};
+daemon off;
+pid {tmp}/mirror.pid;
+error_log {tmp}/mirror.err crit;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  upstream primary {{ server 127.0.0.1:{primary}; keepalive 64; }}
+{servers}
+}}
+"""
+
+
+class Services:
+    """Start with `with Services(tmp, body, processes) as s:`; ports are in attributes."""
+
+    def __init__(self, tmp: Path, body: bytes, processes: int) -> None:
+        self.tmp = tmp
+        self.body = body
+        self.processes = processes
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.primary, self.fast, self.slow, self.dead = (free_port() for _ in range(4))
+        self.mirror = {name: free_port() for name in ("fast", "slow", "dead")}
+
+    def candidate(self, name: str) -> str:
+        port = {"fast": self.fast, "slow": self.slow, "dead": self.dead}[name]
+        return f"http://127.0.0.1:{port}"
+
+    def spawn(self, args: list[str], **kw: object) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=kw.pop("stderr", subprocess.DEVNULL),  # type: ignore[arg-type]
+                                start_new_session=True, **kw)  # type: ignore[call-overload]
+        self.procs.append(proc)
+        return proc
+
+    def __enter__(self) -> Services:
+        (self.tmp / "www").mkdir(parents=True, exist_ok=True)
+        (self.tmp / "www" / "order.json").write_bytes(self.body)
+        up = self.tmp / "upstreams.conf"
+        up.write_text(_UPSTREAMS.format(tmp=self.tmp, primary=self.primary, candidate=self.fast))
+        servers = "".join(_MIRROR_SERVER.format(name=n, port=p, listen=self.mirror[n])
+                          for n, p in (("fast", self.fast), ("slow", self.slow),
+                                       ("dead", self.dead)))
+        mirror = self.tmp / "mirror.conf"
+        mirror.write_text(_MIRROR.format(tmp=self.tmp, workers=self.processes,
+                                         primary=self.primary, servers=servers))
+        p = self.spawn(["nginx", "-p", str(self.tmp), "-c", str(up)])
+        wait_listening(f"127.0.0.1:{self.primary}", p)
+        p = self.spawn(["nginx", "-p", str(self.tmp), "-c", str(mirror)])
+        wait_listening(f"127.0.0.1:{self.mirror['fast']}", p)
+        p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(self.slow),
+                        str(self.tmp / "www" / "order.json"), "0.05"])
+        wait_listening(f"127.0.0.1:{self.slow}", p)
+        return self
+
+    def gateway(self, candidate: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "diffsvc", "gateway", "--listen", f"127.0.0.1:{port}",
+                "--primary", f"http://127.0.0.1:{self.primary}",
+                "--candidate", self.candidate(candidate), "--redis-url", redis_url,
+                "--shadow-timeout", "2s"]
+        if self.processes > 1:
+            args += ["--processes", str(self.processes)]
+        p = self.spawn(args, stderr=None)
+        wait_listening(f"127.0.0.1:{port}", p)
+        time.sleep(0.3 if self.processes == 1 else 1.0)  # every process has bound the port
+        return p
+
+    def workers(self, config_file: Path, processes: int = 1) -> subprocess.Popen[bytes]:
+        return self.spawn([sys.executable, "-m", "diffsvc", "worker", "--config", str(config_file),
+                           "--workers", str(processes)], stderr=None)
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc, 5)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of pid and its children (the gateway's --processes workers), in MB."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids += [int(c) for c in children]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
