@@ -6,6 +6,7 @@ cannot explain (arrays whose lengths differ: insertions, removals)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -13,7 +14,7 @@ from deepdiff import DeepDiff
 from .errors import DecodeError
 from .jsonpath import Concrete, render
 from .models import Comparison, Exchange, FieldDiff, Reply
-from .normalize import Body, canonical, parse
+from .normalize import TEXT_KINDS, TREE_KINDS, Body, canonical, decode, media_type, parse_data
 from .rules import EffectiveRules, RuleSet
 
 _NUMBER = (int, float)
@@ -37,14 +38,19 @@ def _same_type(a: Any, b: Any) -> bool:
     return type(a) in _NUMBER and type(b) in _NUMBER  # 1 and 1.0 are both JSON numbers
 
 
-def diff_trees(a: Any, b: Any, path: Concrete = ()) -> list[FieldDiff]:
-    """Differences between two parsed JSON trees, as folded JSONPaths."""
+def diff_trees(a: Any, b: Any, path: Concrete = (),
+               rules: EffectiveRules | None = None) -> list[FieldDiff]:
+    """Differences between two parsed JSON trees, as folded JSONPaths (numbers within the
+    rules' tolerance count as equal)."""
     out: list[FieldDiff] = []
-    _walk(a, b, path, out)
+    _walk(a, b, path, out, rules.tolerates if rules is not None and rules.tolerance else None)
     return out
 
 
-def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff]) -> None:
+Tolerates = Callable[[Concrete, float, float], bool] | None
+
+
+def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff], tol: Tolerates) -> None:
     if not _same_type(a, b):
         out.append(_diff(path, "type_changed", a, b))
     elif isinstance(a, dict):
@@ -52,7 +58,7 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff]) -> None:
             if key not in b:
                 out.append(_diff(path + (key,), "removed", value, None))
             elif value != b[key] or not _same_type(value, b[key]):
-                _walk(value, b[key], path + (key,), out)
+                _walk(value, b[key], path + (key,), out, tol)
         for key, value in b.items():
             if key not in a:
                 out.append(_diff(path + (key,), "added", None, value))
@@ -60,11 +66,13 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff]) -> None:
         if len(a) == len(b):
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 if x != y or not _same_type(x, y):
-                    _walk(x, y, path + (i,), out)
+                    _walk(x, y, path + (i,), out, tol)
         else:
             out.append(_diff(path, "length_changed", len(a), len(b)))
             out.extend(_deepdiff_list(a, b, path))
     elif a != b:
+        if tol is not None and type(a) in _NUMBER and tol(path, a, b):
+            return
         out.append(_diff(path, "changed", a, b))
 
 
@@ -111,23 +119,27 @@ def compare_headers(a: Reply, b: Reply, rules: EffectiveRules) -> list[FieldDiff
     return out
 
 
-def _strip(body: Body, rules: EffectiveRules) -> Body:
-    if body.kind in ("json", "form"):
-        for rule in rules.fields:
-            rule.remove_from(body.value)
+def _prepare(body: Body, rules: EffectiveRules) -> Body:
+    if body.kind in TREE_KINDS and rules.reshapes:
+        body.value = rules.prepare(body.value)
     return body
 
 
-def compare_bodies(a: Body, b: Body) -> list[FieldDiff]:
-    if a.kind != b.kind and {a.kind, b.kind} != {"text", "json-invalid"}:
-        return [FieldDiff("body", "type_changed", a.kind, b.kind, "body")]
-    if a.kind in ("json", "form"):
+def _label(body: Body) -> str:
+    return f"{body.kind} ({body.note})" if body.note and body.kind != "bytes" else body.kind
+
+
+def compare_bodies(a: Body, b: Body, rules: EffectiveRules | None = None) -> list[FieldDiff]:
+    """Differences of two parsed (and prepared) bodies."""
+    if a.kind != b.kind and not {a.kind, b.kind} <= TEXT_KINDS:
+        return [FieldDiff("body", "type_changed", _label(a), _label(b), "body")]
+    if a.kind in TREE_KINDS:
         if canonical(a.value) == canonical(b.value):
             return []
-        return diff_trees(a.value, b.value)
+        return diff_trees(a.value, b.value, rules=rules)
     if a.value == b.value:
         return []
-    if a.kind in ("text", "json-invalid"):
+    if a.kind in TEXT_KINDS:
         for n, (x, y) in enumerate(zip(a.value, b.value, strict=False), start=1):
             if x != y:
                 return [FieldDiff("body", "changed", _shown(x), _shown(y), f"body:line {n}")]
@@ -138,13 +150,21 @@ def compare_bodies(a: Body, b: Body) -> list[FieldDiff]:
 
 def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int) -> tuple[
         list[FieldDiff], str]:
-    """Differences between two replies (status, headers, body) and the body kind seen."""
+    """Differences between two replies (status, headers, body) and the body kind seen.
+
+    Cheap path: when both decoded bodies are the same bytes of the same media type, only
+    one is parsed (for its kind) and no rule runs."""
     diffs: list[FieldDiff] = []
     if a.status != b.status:
         diffs.append(FieldDiff("status", "changed", a.status, b.status, "status"))
     diffs.extend(compare_headers(a, b, rules))
-    body_a, body_b = _strip(parse(a, max_body), rules), _strip(parse(b, max_body), rules)
-    diffs.extend(compare_bodies(body_a, body_b))
+    (mime_a, cs_a), (mime_b, cs_b) = media_type(a), media_type(b)
+    data_a, data_b = decode(a, max_body), decode(b, max_body)
+    body_a = parse_data(data_a, mime_a, cs_a)
+    if data_a == data_b and (mime_a, cs_a) == (mime_b, cs_b):
+        return diffs, body_a.kind
+    body_b = parse_data(data_b, mime_b, cs_b)
+    diffs.extend(compare_bodies(_prepare(body_a, rules), _prepare(body_b, rules), rules))
     kind = body_a.kind if body_a.kind == body_b.kind else f"{body_a.kind}/{body_b.kind}"
     return diffs, kind
 
@@ -166,3 +186,18 @@ def compare(exchange: Exchange, ruleset: RuleSet, max_body: int) -> Comparison:
     if diffs:
         result.verdict, result.diffs = "mismatch", diffs
     return result
+
+
+def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int) -> list[FieldDiff] | None:
+    """Noise: the differences between primary and secondary (two instances of the production
+    build), under the same rules; None when there is no usable secondary reply."""
+    second = exchange.secondary
+    if second is None or second.error or exchange.primary.error:
+        return None
+    endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
+    try:
+        diffs, _ = compare_replies(exchange.primary, second, ruleset.for_endpoint(endpoint),
+                                   max_body)
+    except DecodeError:
+        return None
+    return diffs

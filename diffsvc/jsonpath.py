@@ -45,6 +45,10 @@ class JsonPath:
         """True when the path lies at or below a node this pattern matches."""
         return any(_match(self.steps, path[:n]) for n in range(len(path) + 1))
 
+    def may_lead_to(self, path: Concrete) -> bool:
+        """True when some node at or below `path` could match (used to prune for `only`)."""
+        return _prefix(self.steps, path)
+
     def remove_from(self, tree: Any) -> None:
         """Delete, in place, every node of a parsed JSON tree this pattern matches."""
         _remove(tree, self.steps)
@@ -108,6 +112,17 @@ def _match(steps: tuple[Step, ...], path: Concrete) -> bool:
     if step.recursive:
         return any(step.accepts(path[j]) and _match(rest, path[j + 1 :]) for j in range(len(path)))
     return bool(path) and step.accepts(path[0]) and _match(rest, path[1:])
+
+
+def _prefix(steps: tuple[Step, ...], path: Concrete) -> bool:
+    if not path:
+        return True
+    if not steps:
+        return False
+    step, rest = steps[0], steps[1:]
+    if step.recursive and _prefix(steps, path[1:]):  # path[0] is an intermediate node
+        return True
+    return step.accepts(path[0]) and _prefix(rest, path[1:])
 
 
 def _children(node: Any) -> Iterator[tuple[Key, Any]]:

@@ -92,7 +92,10 @@ def add_ui_routes(app: web.Application) -> None:
 
 def route_registrars() -> list[RouteRegistrar]:
     """Every group of routes the server has. Other parts add theirs here, one line each."""
-    return [api.add_routes, add_ui_routes]
+    from .. import gate, metrics, notifier
+
+    return [api.add_routes, add_ui_routes, metrics.add_routes, gate.add_routes,
+            notifier.add_to]
 
 
 def build_app(cfg: Config) -> web.Application:
