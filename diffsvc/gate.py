@@ -231,9 +231,6 @@ def params_from(values: Mapping[str, Any], defaults: GateParams | None = None) -
 
 # ---- HTTP: GET/POST /api/v1/gate (add_routes wires them into an aiohttp application) ----------
 
-GATE_REDIS = web.AppKey("diffsvc_gate_redis", Redis)
-
-
 async def _answer(request: web.Request, values: Mapping[str, Any]) -> web.Response:
     try:
         p = params_from(values)
@@ -243,7 +240,9 @@ async def _answer(request: web.Request, values: Mapping[str, Any]) -> web.Respon
     if endpoint is not None and not isinstance(endpoint, str):
         return web.json_response({"error": "endpoint: expected a string", "key": "endpoint"},
                                  status=400)
-    r = request.app[GATE_REDIS]
+    from .report import api
+
+    r = request.app[api.REDIS]
     result = await asyncio.get_running_loop().run_in_executor(None, run, r, p, endpoint)
     return web.json_response(result.to_dict(), status=http_status(result, p))
 
@@ -269,8 +268,7 @@ async def handle_post(request: web.Request) -> web.Response:
     return await _answer(request, {**request.query, **(metadata or {})})
 
 
-def add_routes(app: web.Application, redis: Redis) -> None:
-    """Serve the gate on `app`: GET and POST /api/v1/gate, reading the counters from `redis`."""
-    app[GATE_REDIS] = redis
+def add_routes(app: web.Application) -> None:
+    """Serve the gate on the report server: GET and POST /api/v1/gate (its Redis app key)."""
     app.router.add_get("/api/v1/gate", handle_get)
     app.router.add_post("/api/v1/gate", handle_post)

@@ -171,18 +171,17 @@ def render(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
     return generate_latest(registry(redis, top_n))
 
 
-METRICS_REGISTRY = web.AppKey("diffsvc_metrics_registry", CollectorRegistry)
-
-
 async def handle_metrics(request: web.Request) -> web.Response:
-    reg = request.app[METRICS_REGISTRY]
+    """GET /metrics: the counters, read from Redis now (the report server's connection)."""
+    from .report import api
+
+    reg = registry(request.app[api.REDIS], request.app[api.CONFIG].metrics_top_paths)
     body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 
 
-def add_routes(app: web.Application, redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> None:
-    """Serve `GET /metrics` on `app`, reading from `redis` at every scrape."""
-    app[METRICS_REGISTRY] = registry(redis, top_n)
+def add_routes(app: web.Application) -> None:
+    """Serve `GET /metrics` on the report server (its Redis and Config app keys)."""
     app.router.add_get("/metrics", handle_metrics)
