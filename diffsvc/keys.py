@@ -57,3 +57,30 @@ def endpoint_pattern(endpoint: str) -> str:
 
 WORKER_COUNTERS = PREFIX + ":worker"       # hash: comparison duration histogram buckets, sum
 ALERTS = PREFIX + ":alerts"                # hash: endpoint -> JSON of its open alert episode
+
+# diff quality: noise measured with a secondary, mismatch signature groups
+NOISE_FIELDS = PREFIX + ":noise:{endpoint}"        # hash: JSONPath -> primary-vs-secondary count
+GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> mismatch count
+GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
+GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
+QUALITY_DONE = PREFIX + ":qd:{id}"                 # flag (TTL): noise/groups counted for exchange
+
+
+def noise_fields(endpoint: str) -> str:
+    return NOISE_FIELDS.format(endpoint=endpoint)
+
+
+def groups(endpoint: str) -> str:
+    return GROUPS.format(endpoint=endpoint)
+
+
+def group_signatures(endpoint: str) -> str:
+    return GROUP_SIGNATURES.format(endpoint=endpoint)
+
+
+def group_samples(endpoint: str, sig: str) -> str:
+    return GROUP_SAMPLES.format(sig=sig, endpoint=endpoint)
+
+
+def quality_done(exchange_id: str) -> str:
+    return QUALITY_DONE.format(id=exchange_id)

@@ -12,7 +12,7 @@ from redis import Redis
 from rq import Queue
 
 from . import jobqueue, keys, latency
-from .models import Comparison, Exchange
+from .models import Comparison, Exchange, FieldDiff
 
 VERDICT_FIELD = {"match": "matches", "mismatch": "mismatches", "error": "errors"}
 SAMPLES_KEPT = 50
@@ -187,3 +187,80 @@ def endpoint_names(r: Redis) -> list[str]:
 def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
     raws = cast("list[bytes | None]", r.mget([keys.comparison(i) for i in ids])) if ids else []
     return [Comparison.from_bytes(raw) if raw else None for raw in raws]
+
+
+# ---- diff quality: noise counts (primary vs secondary) and signature groups ----------------
+
+# KEYS: done flag, totals, noise fields, groups, group signatures, group samples
+# ARGV: ttl, has noise data (0/1), noise mismatch (0/1), signature id ('' = no mismatch),
+#       signature JSON, samples kept, exchange id, noise paths...
+_RECORD_QUALITY = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if ARGV[2] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'noise_pairs', 1)
+  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], 'noise_mismatches', 1) end
+  for i = 8, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+end
+if ARGV[4] ~= '' then
+  redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+  redis.call('HSETNX', KEYS[5], ARGV[4], ARGV[5])
+  redis.call('LPUSH', KEYS[6], ARGV[7])
+  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[6]) - 1)
+  redis.call('EXPIRE', KEYS[6], ARGV[1])
+end
+return 1
+"""
+
+
+def record_quality(r: Redis, items: Iterable[tuple[Comparison, list[FieldDiff] | None]],
+                   ttl: float) -> int:
+    """Count, once per exchange, its noise (primary-vs-secondary diffs, None when there was no
+    usable secondary) and its mismatch signature group. Returns how many counted."""
+    from . import groups
+
+    script = r.register_script(_RECORD_QUALITY)
+    n = 0
+    with r.pipeline(transaction=False) as pipe:
+        for c, noise in items:
+            if c.verdict == "error":
+                continue
+            sig_id, sig_json = "", b""
+            if c.verdict == "mismatch":
+                sig = groups.signature(c.diffs)
+                sig_id, sig_json = groups.signature_id(sig), groups.signature_json(sig)
+            noise_paths = sorted({d.path for d in noise}) if noise else []
+            script(keys=[keys.quality_done(c.exchange_id), keys.totals(c.endpoint),
+                         keys.noise_fields(c.endpoint), keys.groups(c.endpoint),
+                         keys.group_signatures(c.endpoint), keys.group_samples(c.endpoint, sig_id)],
+                   args=[int(ttl), 0 if noise is None else 1, 1 if noise else 0, sig_id, sig_json,
+                         groups.SAMPLES_PER_GROUP, c.exchange_id, *noise_paths],
+                   client=pipe)
+            n += 1
+        return sum(int(x) for x in pipe.execute()) if n else 0
+
+
+def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per endpoint: noise_pairs, noise_mismatches, noise fields {path: n} and groups
+    {signature id: (signature JSON, count)}."""
+    with r.pipeline(transaction=False) as pipe:
+        for name in endpoints:
+            pipe.hmget(keys.totals(name), "noise_pairs", "noise_mismatches")
+            pipe.hgetall(keys.noise_fields(name))
+            pipe.hgetall(keys.groups(name))
+            pipe.hgetall(keys.group_signatures(name))
+        replies = pipe.execute()
+    out: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(endpoints):
+        totals, noise, counts, sigs = replies[4 * i: 4 * i + 4]
+        sig_text = {k.decode(): v for k, v in sigs.items()}
+        out[name] = {
+            "noise_pairs": int(totals[0] or 0), "noise_mismatches": int(totals[1] or 0),
+            "noise_fields": _ints(noise),
+            "groups": {sig: (sig_text.get(sig, b"[]"), n) for sig, n in _ints(counts).items()},
+        }
+    return out
+
+
+def group_samples(r: Redis, endpoint: str, sig: str, n: int = 5) -> list[str]:
+    return [x.decode() for x in cast("list[bytes]", r.lrange(keys.group_samples(endpoint, sig),
+                                                            0, n - 1))]

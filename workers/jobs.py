@@ -12,9 +12,9 @@ from redis import Redis
 from rq import get_current_job
 
 from diffsvc import keys, rulestore, store
-from diffsvc.compare import compare
+from diffsvc.compare import compare, compare_secondary
 from diffsvc.config import Config
-from diffsvc.models import Comparison
+from diffsvc.models import Comparison, FieldDiff
 from diffsvc.promhist import DURATION_BUCKETS_MS, DURATION_FIELDS, DURATION_SUM_US, field_for
 from diffsvc.rules import RuleSet
 
@@ -61,6 +61,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
     latencies: dict[str, tuple[float, float]] = {}
     missing = 0
     durations: Counter[str] = Counter()
+    noise: dict[str, list[FieldDiff] | None] = {}  # primary vs secondary, when there is one
     for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
         if exchange is None:  # expired before a worker got to it
             missing += 1
@@ -68,7 +69,10 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
         latencies[exchange_id] = (exchange.primary.elapsed_ms, exchange.candidate.elapsed_ms)
         pair_started = time.perf_counter()
         try:
-            results.append(compare(exchange, ctx.ruleset, ctx.max_body))
+            verdict = compare(exchange, ctx.ruleset, ctx.max_body)
+            if exchange.secondary is not None:
+                noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body)
+            results.append(verdict)
         except Exception as exc:  # a bug must cost one verdict, never the batch
             log.exception("comparison of %s failed", exchange_id)
             endpoint = ctx.ruleset.endpoint(exchange.request.method, exchange.request.path)
@@ -80,6 +84,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
         durations[DURATION_SUM_US] += int(pair_ms * 1000)
     counted = store.record_comparisons(r, results, ctx.retention, latencies)
     _record_durations(r, durations)
+    store.record_quality(r, ((c, noise.get(c.exchange_id)) for c in results), ctx.retention)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)
