@@ -28,7 +28,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from . import store
-    from .report import data, render
+    from .report import data, formats, render
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
@@ -36,9 +36,45 @@ def _report(args: argparse.Namespace) -> int:
     report = data.build(store.connect(cfg.redis_url), args.endpoint)
     if args.endpoint and not report["endpoints"]:
         print(f"no comparisons for endpoint {args.endpoint!r}", file=sys.stderr)
-    sys.stdout.write(render.FORMATS[args.format](report))
+    if args.format in formats.FORMATS:
+        sys.stdout.write(formats.FORMATS[args.format](report, args.max_mismatch_rate))
+    else:
+        sys.stdout.write(render.FORMATS[args.format](report))
     if args.format == "json":
         sys.stdout.write("\n")
+    return 0
+
+
+def _rate(text: str) -> float:
+    """A mismatch rate from 0.01 or 1%."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate such as 0.01 or 1%, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0% and 100%), got {text!r}")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .report import server
+
+    cfg = config.from_args(args)
+    if args.listen:
+        cfg = dataclasses.replace(cfg, report_listen=config.parse_listen("--listen", args.listen))
+    server.run(cfg)
+    return 0
+
+
+def _rules_export(args: argparse.Namespace) -> int:
+    from . import rulestore, store
+
+    cfg = config.from_args(args)
+    cfg.require("redis_url")
+    assert cfg.redis_url
+    sys.stdout.write(rulestore.to_yaml(rulestore.list_rules(store.connect(cfg.redis_url))))
     return 0
 
 
@@ -78,8 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("worker", _worker, "run RQ workers that compare captured exchanges", WORKER_KEYS)
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     p = command("report", _report, "print the diff report", ("redis_url",))
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json", "markdown", "junit"), default="table",
+                   help="table (default), json, markdown (pull-request comments) or junit "
+                        "(XML, one test case per endpoint)")
     p.add_argument("--endpoint", metavar="NAME", help="only this endpoint, e.g. 'GET /api/users/{id}'")
+    p.add_argument("--max-mismatch-rate", type=_rate, default=0.0, metavar="RATE",
+                   help="markdown/junit: an endpoint above this rate fails (0.01 or 1%%; default 0)")
+    p = command("serve", _serve, "run the report server: web UI and JSON API (/api/v1/)",
+                ("redis_url", "report.listen", "report.token", "retention"))
+    p.add_argument("--listen", metavar="HOST:PORT", help="overrides report.listen")
+    rules = sub.add_parser("rules", help="ignore rules added from the report UI",
+                           description="ignore rules added from the report UI")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    p = rules_sub.add_parser("export", help="print the UI-added rules as config YAML",
+                             description="print the ignore rules added from the report UI as "
+                                         "the YAML a config file takes (ignore: and routes:)")
+    config.add_flags(p, ("redis_url",))
+    p.set_defaults(handler=_rules_export)
     command("up", _up, "run gateway and workers (and an embedded Redis if none is set)")
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
