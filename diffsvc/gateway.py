@@ -13,9 +13,10 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from . import store, upstream
+from . import ingress, store, upstream
 from .capture import Capture, Shadower
 from .config import Config, split_listen
+from .errors import ConfigError
 from .models import Reply, Request
 from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
 
@@ -37,8 +38,6 @@ def should_mirror(cfg: Config, request: Request) -> str | None:
         return "skipped_no_candidate"
     if request.method not in SAFE_METHODS and not cfg.allow_side_effects:
         return "skipped_method"
-    if request.header_value(upstream.SHADOW_HEADER):
-        return "skipped_shadow_loop"
     if cfg.sample_rate < 1.0 and random.random() >= cfg.sample_rate:
         return "skipped_sample"
     return None
@@ -56,19 +55,23 @@ async def handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     cfg, counters = app[CONFIG], app[COUNTERS]
     counters["requests"] += 1
-    req = Request(request.method, request.path, request.query_string,
-                  list(request.headers.items()), await request.read())
     assert cfg.primary is not None
+    if "Upgrade" in request.headers and ingress.is_websocket(request):
+        return await ingress.proxy_websocket(request, app[SESSION], cfg.primary, counters)
+    body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
+    req = Request(request.method, request.path, request.query_string,
+                  list(request.headers.items()), body)
     headers = upstream.forward_headers(req, request.remote, shadow=False)
     primary = await upstream.call(app[SESSION], cfg.primary, req, headers, cfg.primary_timeout,
-                                  2**62)
+                                  2**62, ingress.streamed(body, request) if oversized else None)
     if primary.error:
         counters["primary_errors"] += 1
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
         return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
     counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
-    reason = should_mirror(cfg, req)
+    reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req)
     if reason is None:
+        req.headers = ingress.clean_headers(req.headers)
         counters["mirrored"] += 1
         app[SHADOWER].submit(req, primary, request.remote)
     else:
@@ -97,7 +100,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def build_app(cfg: Config) -> web.Application:
     cfg.require("primary", "redis_url")
-    app = web.Application(client_max_size=cfg.max_body)
+    for name in ("candidate", "secondary"):
+        if getattr(cfg, name) == cfg.primary:
+            raise ConfigError(name, "must differ from primary: shadow requests are never sent "
+                                    "to primary", getattr(cfg, name))
+    limits = {"max_line_size": cfg.max_header_size, "max_field_size": cfg.max_header_size}
+    app = web.Application(client_max_size=max(cfg.max_body, cfg.mirror_max_body + 1),
+                          middlewares=[ingress.guard(COUNTERS)], handler_args=limits)
     app[CONFIG] = cfg
     app[COUNTERS] = Counter()
     app.cleanup_ctx.append(_resources)

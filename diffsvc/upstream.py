@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -28,15 +29,34 @@ def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in named]
 
 
+def _append(headers: CIMultiDict[str], name: str, value: str) -> None:
+    """Append to a list-valued header, however many times the client sent it."""
+    prior = headers.getall(name, ())
+    headers[name] = ", ".join((*prior, value)) if prior else value
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def forwarded_element(client_ip: str, host: str | None) -> str:
+    """One RFC 7239 element: for (IPv6 bracketed and quoted), host (quoted), proto."""
+    node = _quoted(f"[{client_ip}]") if ":" in client_ip else client_ip
+    element = f"for={node}"
+    if host:
+        element += f";host={_quoted(host)}"
+    return element + ";proto=http"
+
+
 def forward_headers(request: Request, client_ip: str | None, *, shadow: bool) -> CIMultiDict[str]:
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in end_to_end(request.headers):
         if name.lower() not in ("host", "content-length"):
             out.add(name, value)
-    if client_ip:
-        prior = out.get("X-Forwarded-For")
-        out["X-Forwarded-For"] = f"{prior}, {client_ip}" if prior else client_ip
     host = request.header_value("host")
+    if client_ip:
+        _append(out, "X-Forwarded-For", client_ip)
+        _append(out, "Forwarded", forwarded_element(client_ip, host))
     if host and "X-Forwarded-Host" not in out:
         out["X-Forwarded-Host"] = host
     if shadow:
@@ -56,17 +76,20 @@ def new_session(limit: int = 0) -> aiohttp.ClientSession:
 
 
 async def call(session: aiohttp.ClientSession, base_url: str, request: Request,
-               headers: CIMultiDict[str], timeout: float, max_body: int) -> Reply:
-    """Send the request to base_url; the reply, or a Reply with `error` set."""
+               headers: CIMultiDict[str], timeout: float, max_body: int,
+               data: Any = None) -> Reply:
+    """Send the request to base_url; the reply, or a Reply with `error` set. `data` replaces
+    the request's body (a body streamed to primary)."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
             async with session.request(
                 request.method, base_url + request.target, headers=headers,
-                data=request.body or None, allow_redirects=False,
+                data=data if data is not None else (request.body or None),
+                allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None),
             ) as resp:
-                body = await resp.content.read(max_body + 1)
+                body = await _read_capped(resp.content, max_body)
                 if len(body) > max_body:
                     return Reply(resp.status, list(resp.headers.items()), b"",
                                  _ms(started), f"body larger than {max_body} bytes")
@@ -77,6 +100,24 @@ async def call(session: aiohttp.ClientSession, base_url: str, request: Request,
         return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
     except OSError as exc:
         return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
+    except (ValueError, RuntimeError) as exc:  # e.g. a header aiohttp refuses to send
+        return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
+    """The whole body, or its first cap+1 bytes (`read(n)` alone returns what has arrived)."""
+    first = await content.read(cap + 1)
+    if not first or content.at_eof() or len(first) > cap:
+        return first
+    chunks = [first]
+    size = len(first)
+    while size <= cap:
+        chunk = await content.read(cap + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _ms(started: float) -> float:
