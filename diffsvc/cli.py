@@ -92,7 +92,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sample_rate",
                 "allow_side_effects", "max_inflight", "shadow_timeout", "primary_timeout",
-                "retention", "max_body", "batch_size", "flush_interval", "ignore")
+                "retention", "max_body", "batch_size", "flush_interval", "ignore",
+                "processes")
 WORKER_KEYS = ("redis_url", "retention", "max_body", "workers", "ignore")
 
 

@@ -284,6 +284,8 @@ class Config:
     flush_interval: float = setting(0.05, "longest wait before captured exchanges are written",
                                     parse_duration)
     workers: int = setting(1, "worker processes started by `up` and `demo`", ranged(int, 1, 64))
+    processes: int = setting(1, "gateway processes sharing the listen port (SO_REUSEPORT)",
+                             ranged(int, 1, 64))
     ignore: dict[str, list[str]] = setting({"fields": [], "headers": []},
                                            "global ignore rules: {fields: [JSONPath], headers: [name]}",
                                            parse_ignore, flag=False)

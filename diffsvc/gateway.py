@@ -114,8 +114,14 @@ def build_app(cfg: Config) -> web.Application:
     return app
 
 
-def run(cfg: Config) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight shadows drain, buffered exchanges are written."""
+def run(cfg: Config, *, reuse_port: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight shadows drain, buffered exchanges are written.
+    With `processes` > 1, that many forked processes share the port (SO_REUSEPORT)."""
+    if cfg.processes > 1 and not reuse_port:
+        from . import multiproc
+
+        multiproc.run(cfg.processes, lambda: run(cfg, reuse_port=True))
+        return
     try:
         import uvloop
 
@@ -126,4 +132,4 @@ def run(cfg: Config) -> None:
     app = build_app(cfg)
     print(f"diffsvc gateway listening on http://{host}:{port} → primary {cfg.primary}", flush=True)
     web.run_app(app, host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=DRAIN_TIMEOUT)
+                shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port or None)
