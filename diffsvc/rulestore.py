@@ -36,7 +36,7 @@ def validate(path: Any, endpoint: Any = ALL, note: Any = "") -> tuple[str, str, 
     if not isinstance(path, str) or not path.strip():
         raise RuleError("path", "expected a JSONPath such as $.items[*].price", path)
     path = path.strip()
-    jsonpath.parse(path, rule=f"path {path!r}")
+    jsonpath.parse(path, rule="path")
     if endpoint in (None, ""):
         endpoint = ALL
     if not isinstance(endpoint, str) or (endpoint != ALL and " /" not in endpoint):

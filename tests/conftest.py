@@ -103,3 +103,52 @@ def run_worker_burst(cfg: Config) -> None:
     from workers import main
 
     main.run_one(cfg, burst=True)
+
+
+class DemoStack:
+    """The demo's sample prod/candidate upstreams, a gateway and a report server, all real,
+    on the test Redis; `send` pushes traffic through the gateway and compares it (burst)."""
+
+    def __init__(self, serve: Callable[[web.Application], ServedApp], r: Redis,
+                 make_config: Callable[..., Config], **settings: Any) -> None:
+        from diffsvc import gateway
+        from diffsvc.demo import upstream
+        from diffsvc.demo.run import DEMO_IGNORE
+        from diffsvc.report import server
+
+        self.r = r
+        prod = serve(upstream.build_app("prod"))
+        cand = serve(upstream.build_app("candidate"))
+        self.cfg = make_config(primary=prod.url, candidate=cand.url,
+                               ignore={"fields": list(DEMO_IGNORE["fields"]), "headers": []},
+                               **settings)
+        self.gateway = serve(gateway.build_app(self.cfg))
+        self.report = serve(server.build_app(self.cfg))
+
+    def send(self, paths: list[str]) -> None:
+        import time
+        import urllib.request
+
+        before = store.gateway_counters(self.r).get("captured", 0)
+        for path in paths:
+            with urllib.request.urlopen(self.gateway.url + path, timeout=10) as resp:
+                resp.read()
+        deadline = time.monotonic() + 10
+        while store.gateway_counters(self.r).get("captured", 0) < before + len(paths):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not all exchanges captured: {store.gateway_counters(self.r)}")
+            time.sleep(0.02)
+        run_worker_burst(self.cfg)
+
+
+DEMO_PATHS = ([f"/api/products/{i}" for i in range(1, 31)] + [f"/api/users/{i}" for i in range(1, 21)]
+              + [f"/api/search?q=w{i}" for i in range(10)])
+
+
+@pytest.fixture
+def demo_stack(serve: Callable[[web.Application], ServedApp], r: Redis,
+               make_config: Callable[..., Config]) -> DemoStack:
+    """Demo upstreams + gateway + report server with DEMO_PATHS already sent and compared."""
+    stack = DemoStack(serve, r, make_config)
+    stack.send(DEMO_PATHS)
+    return stack
