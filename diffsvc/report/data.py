@@ -7,6 +7,8 @@ from typing import Any
 from redis import Redis
 
 from .. import store
+from ..noise import Margins
+from . import quality
 
 TOP_FIELDS = 20
 
@@ -26,10 +28,15 @@ def endpoint_entry(name: str, stats: dict[str, Any], top: int = TOP_FIELDS) -> d
     }
 
 
-def build(r: Redis, endpoint: str | None = None, *, samples: int = 0) -> dict[str, Any]:
-    """{"endpoints": [...]}, sorted by mismatch rate (highest first), then by name."""
-    entries = [endpoint_entry(name, stats) for name, stats in store.endpoint_stats(r).items()
+def build(r: Redis, endpoint: str | None = None, *, samples: int = 0,
+          margins: Margins | None = None) -> dict[str, Any]:
+    """{"endpoints": [...]}, sorted by mismatch rate (highest first), then by name.
+
+    `mismatches`/`mismatch_rate` are effective figures: see `quality` (raw, noise, groups)."""
+    all_stats = store.endpoint_stats(r)
+    entries = [endpoint_entry(name, stats) for name, stats in all_stats.items()
                if endpoint is None or name == endpoint]
+    quality.annotate(r, entries, all_stats, margins)
     if samples:
         for entry in entries:
             entry["samples"] = store.samples(r, entry["endpoint"], samples)
