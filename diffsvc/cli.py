@@ -33,7 +33,10 @@ def _report(args: argparse.Namespace) -> int:
     cfg = config.from_args(args)
     cfg.require("redis_url")
     assert cfg.redis_url
-    report = data.build(store.connect(cfg.redis_url), args.endpoint)
+    from .noise import Margins
+
+    report = data.build(store.connect(cfg.redis_url), args.endpoint,
+                        margins=Margins.from_config(cfg))
     if args.endpoint and not report["endpoints"]:
         print(f"no comparisons for endpoint {args.endpoint!r}", file=sys.stderr)
     if args.format in formats.FORMATS:
@@ -78,6 +81,23 @@ def _rules_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules_suggest(args: argparse.Namespace) -> int:
+    from . import store, suggest
+
+    cfg = config.from_args(args)
+    cfg.require("redis_url")
+    assert cfg.redis_url
+    if args.samples < 1:
+        raise config.ConfigError("--samples", "must be at least 1", args.samples)
+    r = store.connect(cfg.redis_url)
+    names = [n for n in store.endpoint_names(r) if args.endpoint in (None, n)]
+    comparisons = [c for name in names
+                   for c in store.load_comparisons(r, store.samples(r, name, args.samples)) if c]
+    matches = {route["name"]: route["match"] for route in cfg.routes}
+    sys.stdout.write(suggest.suggest_yaml(suggest.suspects(comparisons), matches))
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from . import stack
 
@@ -114,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("gateway", _gateway, "run the mirroring gateway in front of primary", GATEWAY_KEYS)
     p = command("worker", _worker, "run RQ workers that compare captured exchanges", WORKER_KEYS)
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    p = command("report", _report, "print the diff report", ("redis_url",))
+    p = command("report", _report, "print the diff report",
+                ("redis_url", "noise.min_relative", "noise.min_absolute"))
     p.add_argument("--format", choices=("table", "json", "markdown", "junit"), default="table",
                    help="table (default), json, markdown (pull-request comments) or junit "
                         "(XML, one test case per endpoint)")
@@ -132,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the YAML a config file takes (ignore: and routes:)")
     config.add_flags(p, ("redis_url",))
     p.set_defaults(handler=_rules_export)
+    p = rules_sub.add_parser("suggest", help="print suggested ignore rules for suspected noise",
+                             description="look at the stored mismatches for values that look "
+                                         "volatile (timestamps, UUIDs, nonces, hashes, counters) "
+                                         "and print ignore rules for them as config YAML")
+    config.add_flags(p, ("redis_url",))
+    p.add_argument("--endpoint", metavar="NAME", help="only this endpoint, e.g. 'GET /api/users/{id}'")
+    p.add_argument("--samples", type=int, default=50, metavar="N",
+                   help="recent mismatches looked at per endpoint (default: 50)")
+    p.set_defaults(handler=_rules_suggest)
     command("up", _up, "run gateway and workers (and an embedded Redis if none is set)")
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
