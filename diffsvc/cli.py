@@ -110,6 +110,31 @@ def _demo(args: argparse.Namespace) -> int:
     return run.run(config.from_args(args), args.duration)
 
 
+
+def _gate(args: argparse.Namespace) -> int:
+    from . import gate, store
+
+    cfg = config.from_args(args)
+    cfg.require("redis_url")
+    assert cfg.redis_url
+    params = gate.params_from({"window": args.window, "max_mismatch_rate": args.max_mismatch_rate,
+                               "min_pairs": args.min_pairs, "confidence": args.confidence})
+    return gate.command(store.connect(cfg.redis_url), params, args.endpoint, args.json)
+
+
+def _dashboards(args: argparse.Namespace) -> int:
+    from . import grafana
+
+    if args.dashboards_command == "export":
+        for path in grafana.export(args.directory):
+            print(path)
+        return 0
+    result = grafana.push(args.grafana_url, args.token, folder_uid=args.folder_uid,
+                          datasource_uid=args.datasource_uid)
+    print(f"folder {result.folder}; dashboards {', '.join(result.dashboards)}; alert rules "
+          f"created {len(result.rules_created)}, updated {len(result.rules_updated)}")
+    return 0
+
 GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sample_rate",
                 "allow_side_effects", "max_inflight", "shadow_timeout", "primary_timeout",
                 "retention", "max_body", "batch_size", "flush_interval", "ignore",
@@ -162,6 +187,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=50, metavar="N",
                    help="recent mismatches looked at per endpoint (default: 50)")
     p.set_defaults(handler=_rules_suggest)
+    p = command("gate", _gate, "canary gate: is the mismatch rate over the window low enough? "
+                "Exit status 0 pass, 1 fail, 2 inconclusive (too few pairs)", ("redis_url",))
+    p.add_argument("--endpoint", metavar="NAME", help="one endpoint (default: every endpoint "
+                   "with pairs in the window; the worst verdict counts)")
+    p.add_argument("--window", default="5m", metavar="DURATION", help="default: 5m (whole minutes)")
+    p.add_argument("--max-mismatch-rate", default="0.01", metavar="RATE", help="default: 0.01")
+    p.add_argument("--min-pairs", default="100", metavar="N", help="fewer pairs: inconclusive "
+                   "(default: 100)")
+    p.add_argument("--confidence", default="0.95", metavar="P", help="of the Wilson upper bound "
+                   "a pass needs within the rate (default: 0.95)")
+    p.add_argument("--json", action="store_true", help="print the JSON the HTTP gate answers")
+    dash = sub.add_parser("dashboards", help="Grafana dashboards and alert rules",
+                          description="Grafana dashboards, alert rules and Prometheus rules")
+    dash_sub = dash.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
+    p = dash_sub.add_parser("push", help="create or update folder, dashboards and alert rules in "
+                            "a running Grafana", description="create or update the folder, "
+                            "dashboards and alert rules in a running Grafana (idempotent)")
+    p.add_argument("--grafana-url", required=True, metavar="URL", help="e.g. http://grafana:3000")
+    p.add_argument("--token", metavar="TOKEN", help="service account token (or user:pass in URL)")
+    p.add_argument("--folder-uid", default="diffsvc", metavar="UID", help="default: diffsvc")
+    p.add_argument("--datasource-uid", default="diffsvc-prometheus", metavar="UID",
+                   help="the Prometheus datasource the alert rules query")
+    p.set_defaults(handler=_dashboards)
+    p = dash_sub.add_parser("export", help="write the provisioning tree to DIR",
+                            description="write Grafana provisioning (datasource, dashboards, "
+                            "alert rules) and Prometheus config and rules under DIR")
+    p.add_argument("directory", metavar="DIR")
+    p.set_defaults(handler=_dashboards)
     command("up", _up, "run gateway and workers (and an embedded Redis if none is set)")
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
