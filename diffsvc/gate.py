@@ -20,6 +20,7 @@ Flagger webhook never advances on no evidence — `inconclusive=pass` (or `fail`
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -272,3 +273,18 @@ def add_routes(app: web.Application) -> None:
     """Serve the gate on the report server: GET and POST /api/v1/gate (its Redis app key)."""
     app.router.add_get("/api/v1/gate", handle_get)
     app.router.add_post("/api/v1/gate", handle_post)
+
+
+# ---- CLI: `diffsvc gate` ----------------------------------------------------------------------
+
+def command(r: Redis, p: GateParams, endpoint: str | None, as_json: bool) -> int:
+    """Print the gate's answer; exit status 0 pass, 1 fail, 2 inconclusive."""
+    result = run(r, p, endpoint)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for g in result.endpoints:
+            print(f"{g.verdict:<12} {g.endpoint}: {g.mismatches}/{g.pairs} pairs mismatched "
+                  f"({g.rate:.2%}, upper bound {g.wilson_upper:.2%}), {g.errors} errors")
+        print(f"{result.verdict.upper()}: {result.reason}")
+    return EXIT_CODES[result.verdict]
