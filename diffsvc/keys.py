@@ -84,3 +84,10 @@ def group_samples(endpoint: str, sig: str) -> str:
 
 def quality_done(exchange_id: str) -> str:
     return QUALITY_DONE.format(id=exchange_id)
+
+
+WORKER_ALIVE = PREFIX + ":alive:{name}"  # string host:pid, short TTL: the worker is running
+
+
+def worker_alive(name: str) -> str:
+    return WORKER_ALIVE.format(name=name)

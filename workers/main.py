@@ -5,24 +5,70 @@ Each process runs a SimpleWorker (no fork per job: rules are compiled once per p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
+from typing import Any
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from diffsvc import jobqueue, store
+from diffsvc import jobqueue, recovery, store
 from diffsvc.config import Config
 
 from . import jobs
 
+DRAIN_TIMEOUT = 30.0  # SIGTERM: the batch in hand may finish for this long, then the process exits
+RECONNECT_WAIT = 5.0  # longest wait between attempts to reach Redis
+
+log = logging.getLogger("diffsvc.worker")
+
+
+class DrainingWorker(SimpleWorker):
+    """A SimpleWorker whose warm shutdown (SIGTERM) is bounded: after DRAIN_TIMEOUT the
+    process exits, and the unfinished batch is re-enqueued by another worker's sweep."""
+
+    max_connection_wait_time = RECONNECT_WAIT
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        timer = threading.Timer(DRAIN_TIMEOUT, os._exit, (1,))
+        timer.daemon = True
+        timer.start()
+        super().request_stop(signum, frame)
+
 
 def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
+    """One worker process: compares batches until SIGTERM (or, in burst mode, until the
+    queue is empty); reconnects when Redis goes away and comes back."""
     assert cfg.redis_url is not None
     jobs.configure(cfg)
-    connection = store.connect(cfg.redis_url, timeout=30)
-    worker = SimpleWorker([jobqueue.queue(connection)], connection=connection, name=name)
-    return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    wait = 0.5
+    while True:
+        connection = store.connect(cfg.redis_url, timeout=30)
+        worker = DrainingWorker([jobqueue.queue(connection)], connection=connection, name=name)
+        keeper = recovery.Keeper(store.connect(cfg.redis_url), worker.name)
+        try:
+            with contextlib.suppress(RedisError):
+                recovery.recover(connection)  # jobs of workers that died before we started
+            keeper.start()
+            worked = worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        except (RedisError, OSError) as exc:
+            if burst:
+                raise
+            log.warning("worker: Redis unavailable (%s), retrying in %.1f s", exc, wait)
+            worked = False
+        finally:
+            keeper.stop()
+            connection.close()
+        if burst or worker._stop_requested:
+            return worked
+        # work() returned on its own: it lost Redis mid-job or met an unexpected error
+        time.sleep(wait)
+        wait = min(wait * 2, RECONNECT_WAIT)
 
 
 def _child(cfg: Config, burst: bool) -> None:
@@ -51,6 +97,6 @@ def run(cfg: Config, *, burst: bool = False, processes: int = 1) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for child in children:
-        child.join()
+        child.join()  # each child exits within DRAIN_TIMEOUT of SIGTERM (DrainingWorker)
     return max((c.exitcode or 0) for c in children)
 
