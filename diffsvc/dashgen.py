@@ -24,8 +24,10 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def _mismatch_ratio(window: str, sel: str = "") -> str:
+    braces = f"{{{sel}}}" if sel else ""
+
     def s(metric: str) -> str:
-        return f"sum by (endpoint) (rate({metric}{{{sel}}}[{window}]))"
+        return f"sum by (endpoint) (rate({metric}{braces}[{window}]))"
 
     return (f"{s('diffsvc_mismatches_total')} / ({s('diffsvc_comparisons_total')} - "
             f"{s('diffsvc_errors_total')})")
@@ -122,25 +124,31 @@ DASHBOARDS = {"diffsvc-overview.json": overview}
 ALERTS: list[dict[str, Any]] = [
     {"uid": "diffsvc-mismatch-rate", "alert": "DiffsvcMismatchRateHigh",
      "title": "diffsvc: mismatch rate high",
-     "expr": (f"({_mismatch_ratio('5m')}) > {MISMATCH_THRESHOLD} and on (endpoint) "
-              f"sum by (endpoint) (increase(diffsvc_comparisons_total[5m])) >= {MIN_PAIRS_5M}"),
-     "for": MISMATCH_FOR, "severity": "warning",
+     "value": (f"{_mismatch_ratio('5m')} and on (endpoint) "
+               f"sum by (endpoint) (increase(diffsvc_comparisons_total[5m])) >= {MIN_PAIRS_5M}"),
+     "op": "gt", "threshold": MISMATCH_THRESHOLD, "for": MISMATCH_FOR, "severity": "warning",
      "summary": "{{ $labels.endpoint }}: candidate mismatch rate above "
                 f"{MISMATCH_THRESHOLD:.0%} for {MISMATCH_FOR}"},
     {"uid": "diffsvc-shadow-drops", "alert": "DiffsvcShadowDropsHigh",
      "title": "diffsvc: shadow drop rate high",
-     "expr": ("sum(rate(diffsvc_shadow_dropped_total[5m])) / "
-              f"sum(rate(diffsvc_gateway_requests_total[5m])) > {DROP_THRESHOLD}"),
-     "for": "10m", "severity": "warning",
+     "value": ("sum(rate(diffsvc_shadow_dropped_total[5m])) / "
+               "sum(rate(diffsvc_gateway_requests_total[5m]))"),
+     "op": "gt", "threshold": DROP_THRESHOLD, "for": "10m", "severity": "warning",
      "summary": f"more than {DROP_THRESHOLD:.0%} of requests not mirrored (max_inflight "
                 "reached: the candidate is slow or down)"},
     {"uid": "diffsvc-no-comparisons", "alert": "DiffsvcNoComparisons",
      "title": "diffsvc: no comparisons arriving",
-     "expr": ("(sum(increase(diffsvc_comparisons_total[10m])) or vector(0)) == 0 and "
-              "sum(increase(diffsvc_shadow_calls_total[10m])) > 0"),
-     "for": NO_COMPARISONS_FOR, "severity": "critical",
+     "value": ("(sum(increase(diffsvc_comparisons_total[10m])) or vector(0)) and "
+               "sum(increase(diffsvc_shadow_calls_total[10m])) > 0"),
+     "op": "lt", "threshold": 1, "for": NO_COMPARISONS_FOR, "severity": "critical",
      "summary": "shadow calls are made but no comparisons arrive: are the workers running?"},
 ]
+OPS = {"gt": ">", "lt": "<"}
+
+
+def alert_expr(a: dict[str, Any]) -> str:
+    """The alert's PromQL with its threshold (Prometheus); Grafana applies it in step C."""
+    return f"({a['value']}) {OPS[a['op']]} {a['threshold']}"
 
 
 def prometheus_rules() -> dict[str, Any]:
@@ -153,7 +161,7 @@ def prometheus_rules() -> dict[str, Any]:
          "expr": "sum(rate(diffsvc_shadow_dropped_total[5m])) / "
                  "sum(rate(diffsvc_gateway_requests_total[5m]))"},
     ]
-    alerts = [{"alert": a["alert"], "expr": a["expr"], "for": a["for"],
+    alerts = [{"alert": a["alert"], "expr": alert_expr(a), "for": a["for"],
                "labels": {"severity": a["severity"]},
                "annotations": {"summary": a["summary"]}} for a in ALERTS]
     return {"groups": [{"name": "diffsvc.records", "rules": records},
@@ -166,7 +174,7 @@ def _grafana_rule_body(a: dict[str, Any], datasource_uid: str) -> dict[str, Any]
         "data": [
             {"refId": "A", "relativeTimeRange": {"from": 900, "to": 0},
              "datasourceUid": datasource_uid,
-             "model": {"refId": "A", "expr": a["expr"], "instant": True, "range": False,
+             "model": {"refId": "A", "expr": a["value"], "instant": True, "range": False,
                        "intervalMs": 1000, "maxDataPoints": 43200}},
             {"refId": "B", "relativeTimeRange": {"from": 0, "to": 0},
              "datasourceUid": "__expr__",
@@ -175,9 +183,9 @@ def _grafana_rule_body(a: dict[str, Any], datasource_uid: str) -> dict[str, Any]
             {"refId": "C", "relativeTimeRange": {"from": 0, "to": 0},
              "datasourceUid": "__expr__",
              "model": {"refId": "C", "type": "threshold", "expression": "B",
-                       "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
+                       "conditions": [{"evaluator": {"type": a["op"],
+                                                     "params": [a["threshold"]]}}]}},
         ],
-        # the PromQL already holds the threshold: a series present means "firing"
         "noDataState": "OK", "execErrState": "Error", "for": a["for"],
         "labels": {"severity": a["severity"], "service": "diffsvc"},
         "annotations": {"summary": a["summary"]},
