@@ -67,9 +67,17 @@ async def get_summary(request: web.Request) -> web.Response:
 def _field_counts(f: dict[str, Any]) -> dict[str, Any]:
     """A field entry with raw / noise / effective, whatever the data layer provides."""
     raw = f.get("raw", f.get("mismatches", 0))
-    noise = f.get("noise", 0)
     out = dict(f)
-    out.update(raw=raw, noise=noise, effective=f.get("effective", max(raw - noise, 0)))
+    out.update(raw=raw, noise=f.get("noise", 0),
+               effective=f.get("effective", raw if f.get("regression", True) else 0))
+    return out
+
+
+def _group(g: dict[str, Any], raw_mismatches: int) -> dict[str, Any]:
+    out = dict(g)
+    out["paths"] = [s["path"] for s in g.get("signature", [])]
+    out["share"] = round(g.get("count", 0) / raw_mismatches, 6) if raw_mismatches else 0.0
+    out["sample"] = (g.get("samples") or [None])[0]
     return out
 
 
@@ -90,11 +98,16 @@ def endpoint_detail(r: Redis, name: str, window: summary.Window) -> dict[str, An
             samples.append({"id": exchange_id, "verdict": comparison.verdict,
                             "paths": comparison.paths, "compared_at": comparison.compared_at})
     totals = {k: entry.get(k, 0) for k in ("pairs", "matches", "mismatches", "errors",
-                                            "mismatch_rate", "noise")}
+                                            "mismatch_rate", "suppressed_as_noise")}
+    raw = entry.get("raw") or {"mismatches": entry.get("mismatches", 0)}
+    totals["raw_mismatches"] = raw["mismatches"]
+    quality = store.quality_stats(r, [name])[name]
     return {"endpoint": name, "window": window.to_dict(),
-            "summary": summary.endpoint_summary(name, buckets, hists), "totals": totals,
-            "fields": fields, "groups": entry.get("groups", []), "samples": samples,
-            "rules": rules}
+            "summary": summary.endpoint_summary(name, buckets, hists, quality),
+            "totals": totals, "noise": entry.get("noise"),
+            "fields": fields, "groups": [_group(g, raw["mismatches"]) for g in entry.get("groups", [])],
+            "suspected_noise": entry.get("suspected_noise", []),
+            "samples": samples, "rules": rules}
 
 
 async def get_endpoint(request: web.Request) -> web.Response:

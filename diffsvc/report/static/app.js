@@ -19,7 +19,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -72,7 +72,7 @@ function setStatus(text) { document.getElementById("status").textContent = text;
 
 function render(...nodes) {
   const app = document.getElementById("app");
-  app.replaceChildren(...nodes);
+  app.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function card(label, value, cls) {
@@ -94,10 +94,13 @@ function sparkline(points) {
   const max = Math.max(0.05, ...vals.filter((v) => v !== null));
   const step = vals.length > 1 ? (w - 2 * pad) / (vals.length - 1) : 0;
   let d = "", pen = false;
+  const dots = [];
   vals.forEach((v, i) => {
     if (v === null) { pen = false; return; }
     const x = pad + i * step, y = hgt - pad - (v / max) * (hgt - 2 * pad);
     d += (pen ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1) + " ";
+    const alone = (i === 0 || vals[i - 1] === null) && (i === vals.length - 1 || vals[i + 1] === null);
+    if (alone || i === vals.length - 1) dots.push([x, y]);
     pen = true;
   });
   const base = document.createElementNS(svg.namespaceURI, "line");
@@ -109,6 +112,12 @@ function sparkline(points) {
     path.setAttribute("d", d.trim());
     path.setAttribute("class", "spark-line");
     svg.append(path);
+  }
+  for (const [x, y] of dots) {
+    const dot = document.createElementNS(svg.namespaceURI, "circle");
+    dot.setAttribute("cx", x.toFixed(1)); dot.setAttribute("cy", y.toFixed(1)); dot.setAttribute("r", "2.2");
+    dot.setAttribute("class", "spark-dot");
+    svg.append(dot);
   }
   const title = document.createElementNS(svg.namespaceURI, "title");
   title.textContent = "mismatch rate over the window (oldest left)";
@@ -198,15 +207,17 @@ async function endpointPage(name) {
       : h("span", { class: "muted small" }, "header/status"))));
   const groups = d.groups || [];
   const groupRows = groups.map((g) => {
-    const paths = g.paths || g.fields || [];
-    return h("tr", {},
-      h("td", {}, paths.map((p) => h("code", { class: "chip" }, p))),
+    const paths = g.paths || [];
+    const kinds = (g.signature || []).map((x) => x.kind);
+    return h("tr", { class: g.noise ? "ignored" : "" },
+      h("td", {}, paths.map((p, i) => h("code", { class: "chip", title: kinds[i] || "" }, p)),
+        g.noise ? h("span", { class: "tag" }, "noise") : null),
       h("td", { class: "num" }, fmtInt(g.count)),
       h("td", { class: "num" }, g.share !== undefined ? fmtPct(g.share) : ""),
       h("td", {}, g.sample ? h("a", { href: "#/exchange/" + encodeURIComponent(g.sample) }, "example") : ""),
-      h("td", { class: "actions" }, h("button", { class: "btn small ghost", onclick: async () => {
+      h("td", { class: "actions" }, paths.some((x) => x.startsWith("$")) ? h("button", { class: "btn small ghost ignore-group", onclick: async () => {
         for (const p of paths.filter((x) => x.startsWith("$"))) await addRule(p, name);
-        rerender(); } }, "Ignore group")));
+        rerender(); } }, "Ignore group") : null));
   });
   const samples = d.samples.map((x) => h("li", {},
     h("a", { href: "#/exchange/" + encodeURIComponent(x.id), class: "sample" }, h("code", {}, x.id.slice(0, 12))),
@@ -218,10 +229,13 @@ async function endpointPage(name) {
     h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.pairs)),
     h("section", { class: "cards" },
       card("pairs in window", fmtInt(s.pairs)), card("mismatch rate", fmtPct(s.mismatch_rate), "band-text-" + band(s.mismatch_rate, s.pairs)),
-      card("errors", fmtInt(s.errors)), card("noise", fmtInt(s.noise)),
-      card("primary p50 / p99", fmtMs(s.latency_ms.primary.p50) + " / " + fmtMs(s.latency_ms.primary.p99)),
-      card("candidate p50 / p99", fmtMs(s.latency_ms.candidate.p50) + " / " + fmtMs(s.latency_ms.candidate.p99))),
-    h("section", { class: "panel" }, h("h2", {}, "Differing fields ", h("small", { class: "muted" }, `since data was cleared: ${fmtInt(t.pairs)} pairs, ${fmtInt(t.mismatches)} mismatches`)),
+      card("errors", fmtInt(s.errors)),
+      card("noise (prod vs prod)", s.noise_pairs ? fmtPct(s.noise_rate) : "not measured", s.noise_pairs ? "" : "small-value"),
+      card("primary p50 / p99", fmtMs(s.latency_ms.primary.p50) + " / " + fmtMs(s.latency_ms.primary.p99), "small-value"),
+      card("candidate p50 / p99", fmtMs(s.latency_ms.candidate.p50) + " / " + fmtMs(s.latency_ms.candidate.p99), "small-value")),
+    h("section", { class: "panel" }, h("h2", {}, "Differing fields ", h("small", { class: "muted" },
+      `since data was cleared: ${fmtInt(t.pairs)} pairs, ${fmtInt(t.raw_mismatches)} mismatches` +
+      (t.suppressed_as_noise ? `, ${fmtInt(t.suppressed_as_noise)} explained by noise` : ""))),
       fieldRows.length ? h("table", { class: "grid", id: "fields" },
         h("thead", {}, h("tr", {}, h("th", {}, "Field (JSONPath)"), h("th", { class: "num" }, "Raw"),
           h("th", { class: "num" }, "Noise"), h("th", { class: "num" }, "Effective"), h("th", {}, "Share of pairs"), h("th", {}, ""))),
@@ -288,7 +302,7 @@ function headersTable(headers, marks) {
 function responseColumn(label, resp, marks) {
   return h("section", { class: "panel response", "data-side": label.toLowerCase() },
     h("div", { class: "resp-head" }, h("h2", {}, label),
-      h("span", { class: "badge status" + (marks.has("status") ? " diff" : "") }, resp.error ? "error" : "HTTP " + resp.status),
+      h("span", { class: "badge http-status" + (marks.has("status") ? " diff" : "") }, resp.error ? "error" : "HTTP " + resp.status),
       h("span", { class: "latency" }, fmtMs(resp.elapsed_ms))),
     resp.error ? h("p", { class: "error-text" }, resp.error) : null,
     h("details", {}, h("summary", {}, `Headers (${resp.headers.length})`), headersTable(resp.headers, marks)),

@@ -1,0 +1,118 @@
+"""The web UI in a real browser (Debian's headless chromium driven by Playwright), on real
+data: demo upstreams → gateway → Redis → worker → report server. Saves screenshots to docs/."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PRODUCTS = "GET /api/products/{id}"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def endpoint_api(base: str, name: str) -> dict:
+    url = base + "/api/v1/endpoints/" + urllib.parse.quote(name, safe="")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser):
+    base = demo_stack.report.url
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+
+    # overview: every endpoint with its rate, the worst first, in its colour band
+    page.goto(base + "/")
+    page.wait_for_selector("#endpoints tbody tr")
+    rows = page.locator("#endpoints tbody tr")
+    assert rows.count() == 3
+    first = rows.nth(0)
+    assert first.get_attribute("data-endpoint") == PRODUCTS
+    assert first.locator(".rate").inner_text() == "33.3%"
+    assert "band-high" in (first.locator(".badge").get_attribute("class") or "")
+    assert first.locator("svg.spark path").count() == 1
+    assert rows.nth(1).locator(".rate").inner_text() == "0.0%"
+    page.screenshot(path=str(DOCS / "overview.png"), full_page=True)
+
+    # click → the endpoint page with its field table
+    first.locator("a").click()
+    page.wait_for_selector("#fields tbody tr")
+    price = page.locator('#fields tr[data-path="$.price"]')
+    assert price.locator("td").nth(1).inner_text() == "10"
+    assert page.locator("#samples li").count() == 10
+    page.screenshot(path=str(DOCS / "endpoint.png"), full_page=True)
+
+    # → an exchange whose differing field is highlighted on both sides
+    page.locator("#samples li a").first.click()
+    page.wait_for_selector("#diffs")
+    for side in ("primary", "candidate"):
+        line = page.locator(f'[data-side="{side}"] .ln[data-loc="$.price"]')
+        assert "diff" in (line.get_attribute("class") or "")
+        assert '"price"' in line.inner_text()
+    assert page.locator('[data-side="primary"] .ln.diff').count() == 1
+    assert page.locator("#curl").inner_text().startswith("curl ")
+    page.locator("#copy-curl").click()
+    page.wait_for_selector("#toast:not([hidden])")
+    page.screenshot(path=str(DOCS / "exchange.png"), full_page=True)
+
+    # "ignore this field" on the endpoint page: the rule is shown and workers apply it
+    page.go_back()
+    page.wait_for_selector('#fields tr[data-path="$.price"] .ignore-field')
+    page.locator('#fields tr[data-path="$.price"] .ignore-field').click()
+    page.wait_for_selector('#fields tr[data-path="$.price"].ignored')
+    assert page.locator("#rules tbody tr").count() == 1
+    assert "$.price" in page.locator("#rules").inner_text()
+
+    before = endpoint_api(base, PRODUCTS)
+    demo_stack.send([f"/api/products/{i}" for i in range(1, 31)])
+    after = endpoint_api(base, PRODUCTS)
+    assert after["totals"]["pairs"] == before["totals"]["pairs"] + 30
+    assert after["totals"]["mismatches"] == before["totals"]["mismatches"]
+    price_after = next(f for f in after["fields"] if f["path"] == "$.price")
+    assert price_after["raw"] == 10  # the 10 new regressions were not counted
+
+    page.reload()
+    page.wait_for_selector('#fields tr[data-path="$.price"].ignored')
+    page.goto(base + "/")
+    page.wait_for_selector("#endpoints tbody tr")
+    assert problems == []
+
+
+def test_ui_with_a_token_asks_once_and_remembers(serve, r, make_config, browser):
+    from diffsvc.report import server
+
+    base = serve(server.build_app(make_config(report_token="t0ken"))).url
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.wait_for_selector("#token-input")
+    page.fill("#token-input", "t0ken")
+    page.locator("form button").click()
+    page.wait_for_selector(".empty")  # no data yet, but the API answered
+    page.reload()
+    page.wait_for_selector(".empty")  # the token was kept
+    page2 = browser.new_page()
+    page2.goto(base + "/?token=t0ken#/rules")
+    page2.wait_for_selector("text=Ignore rules added from the UI")
+    assert "token=" not in page2.url
