@@ -103,7 +103,7 @@ def test_bad_config_makes_gateway_exit_naming_the_key(tmp_path: Path, redis_url:
         args += ["--primary", "http://127.0.0.1:9"]
     done = run(*args, env={**_env(), **env})
     assert done.returncode != 0
-    assert f"config key " in done.stderr and key in done.stderr, done.stderr
+    assert "config key " in done.stderr and key in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert "listening" not in done.stdout
     assert _nothing_listens(port)
