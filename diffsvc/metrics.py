@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -25,6 +25,8 @@ from redis import Redis
 
 from . import jobqueue, keys, promhist
 
+# The classic text format every Prometheus 2.x parses (what generate_latest writes).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OTHER_PATH = "other"
 DEFAULT_TOP_PATHS = 10
 
@@ -178,7 +180,7 @@ async def handle_metrics(request: web.Request) -> web.Response:
     reg = registry(request.app[api.REDIS], request.app[api.CONFIG].metrics_top_paths)
     body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
     response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    response.headers["Content-Type"] = CONTENT_TYPE
     return response
 
 
