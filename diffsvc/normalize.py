@@ -32,6 +32,8 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
         raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
     if d.unconsumed_tail:
         raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    if not d.eof:
+        raise DecodeError("compressed body is truncated")
     return out
 
 
@@ -62,6 +64,8 @@ def _brotli(data: bytes, cap: int) -> bytes:
         raise DecodeError(f"bad brotli data: {exc}") from None
     if len(out) > cap:
         raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
+    if not d.is_finished():
+        raise DecodeError("compressed body is truncated")
     return bytes(out)
 
 
@@ -164,7 +168,7 @@ def parse_data(data: bytes, mime: str, charset: str | None) -> Body:
     note = ""
     if _claims_json(mime) or (not mime and data[:1] in (b"{", b"[")):
         try:
-            raw = data if charset in (None, "utf-8", "UTF-8") else data.decode(charset or "utf-8")
+            raw = data if charset in (None, "utf-8", "UTF-8") else _text(data, charset) or data
             return Body("json", orjson.loads(raw))
         except (orjson.JSONDecodeError, UnicodeDecodeError, LookupError) as exc:
             if _claims_json(mime):
