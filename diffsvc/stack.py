@@ -38,11 +38,14 @@ class Stack:
         self.children.append((name, proc))
         return proc
 
-    def start(self, config_path: Path) -> None:
+    def start(self, config_path: Path, *, report: bool = False) -> None:
         cfg_args = ("--config", str(config_path))
         self.spawn("workers", "worker", *cfg_args)
         self.spawn("gateway", "gateway", *cfg_args)
         wait_listening(self.cfg.listen, self.children[-1][1])
+        if report:
+            self.spawn("report", "serve", *cfg_args)
+            wait_listening(self.cfg.report_listen, self.children[-1][1])
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self._stop_requested = True
@@ -83,7 +86,8 @@ def wait_listening(listen: str, proc: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextlib.contextmanager
-def running(cfg: Config, *, quiet: bool = False) -> Iterator[tuple[Stack, Config]]:
+def running(cfg: Config, *, quiet: bool = False,
+            report: bool = False) -> Iterator[tuple[Stack, Config]]:
     """The stack, with an embedded Redis when none is configured; stopped on exit."""
     with contextlib.ExitStack() as resources:
         if cfg.redis_url is None:
@@ -94,17 +98,21 @@ def running(cfg: Config, *, quiet: bool = False) -> Iterator[tuple[Stack, Config
         config.write_file(cfg, tmp / "config.yaml")
         stack = Stack(cfg, quiet=quiet)
         resources.callback(stack.stop)
-        stack.start(tmp / "config.yaml")
+        stack.start(tmp / "config.yaml", report=report)
         yield stack, cfg
 
 
 def up(cfg: Config) -> int:
+    from .report import server
+
     cfg.require("primary", "candidate")
-    with running(cfg) as (stack, cfg):
+    server.check_access(cfg)  # before anything starts
+    with running(cfg, report=True) as (stack, cfg):
         signal.signal(signal.SIGINT, stack.request_stop)
         signal.signal(signal.SIGTERM, stack.request_stop)
         print(f"diffsvc up: gateway http://{cfg.listen}, {cfg.workers} worker(s), "
               f"Redis {cfg.redis_url}. Ctrl-C stops.", flush=True)
+        print(f"diffsvc up: report at {server.url(cfg)}", flush=True)
         died = stack.wait()
         if died:
             print(f"diffsvc up: {died} exited; stopping the stack", file=sys.stderr)
