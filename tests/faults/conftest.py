@@ -64,7 +64,6 @@ class RawServer:
     """A TCP server on 127.0.0.1 whose every connection is handled by `handler(sock)`."""
 
     def __init__(self, handler: Callable[[socket.socket], None]) -> None:
-        outer = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
@@ -79,7 +78,6 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        outer.closed = False
 
     def close(self) -> None:
         self.server.shutdown()

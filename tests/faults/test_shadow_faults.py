@@ -17,7 +17,7 @@ from redis import Redis
 from diffsvc import gateway, store
 from diffsvc.models import Exchange
 from tests.conftest import run_worker_burst
-from tests.faults.conftest import RawServer, free_port, get, primary_app, read_head, wait_for
+from tests.faults.conftest import free_port, get, primary_app, read_head, wait_for
 
 N = 12
 MAX_BODY = 64 * 1024
