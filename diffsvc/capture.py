@@ -19,7 +19,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from . import jobqueue, store, upstream
+from . import fastclient, jobqueue, store, upstream
 from .config import Config
 from .models import Exchange, Reply, Request
 from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
@@ -114,6 +114,7 @@ class Shadower:
                  counters: Counter[str]):
         self.cfg = cfg
         self.session = session
+        self.client = fastclient.Client()  # lean keep-alive pool for http:// shadows
         self.capture = capture
         self.counters = counters
         self.tasks: set[asyncio.Task[None]] = set()
@@ -128,8 +129,12 @@ class Shadower:
 
     async def _call(self, base_url: str, request: Request, client_ip: str | None) -> Reply:
         headers = upstream.forward_headers(request, client_ip, shadow=True)
-        reply = await upstream.call(self.session, base_url, request, headers,
-                                    self.cfg.shadow_timeout, self.cfg.max_body)
+        if base_url.startswith("http://"):
+            reply = await self.client.call(base_url, request, headers.items(),
+                                           self.cfg.shadow_timeout, self.cfg.max_body)
+        else:
+            reply = await upstream.call(self.session, base_url, request, headers,
+                                        self.cfg.shadow_timeout, self.cfg.max_body)
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
         if not reply.error:
             side = "candidate" if base_url == self.cfg.candidate else "secondary"
@@ -148,6 +153,7 @@ class Shadower:
     async def drain(self, timeout: float) -> None:
         """Let in-flight shadow calls finish (up to `timeout`), then cancel the rest."""
         if not self.tasks:
+            self.client.close()
             return
         _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
         for task in pending:
@@ -155,3 +161,4 @@ class Shadower:
         if pending:
             self.counters["shadow_cancelled"] += len(pending)
             await asyncio.gather(*pending, return_exceptions=True)
+        self.client.close()

@@ -62,8 +62,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     req = Request(request.method, request.path, request.query_string,
                   list(request.headers.items()), body)
     headers = upstream.forward_headers(req, request.remote, shadow=False)
-    primary = await upstream.call(app[SESSION], cfg.primary, req, headers, cfg.primary_timeout,
-                                  2**62, ingress.streamed(body, request) if oversized else None)
+    if oversized or not cfg.primary.startswith("http://"):  # streamed body, https: aiohttp
+        primary = await upstream.call(app[SESSION], cfg.primary, req, headers,
+                                      cfg.primary_timeout, 2**62,
+                                      ingress.streamed(body, request) if oversized else None)
+    else:  # the lean keep-alive pool (diffsvc.fastclient): a third of aiohttp's CPU per call
+        primary = await app[SHADOWER].client.call(cfg.primary, req, headers.items(),
+                                                  cfg.primary_timeout, 2**62)
     if primary.error:
         counters["primary_errors"] += 1
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
