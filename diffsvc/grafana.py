@@ -12,9 +12,10 @@ from typing import Any
 
 import yaml
 from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError
+from grafana_client.client import GrafanaClientError, GrafanaException
 
 from . import dashgen
+from .errors import DiffsvcError
 
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
 
@@ -61,6 +62,10 @@ def export(directory: str | Path) -> list[Path]:
     return written
 
 
+class GrafanaPushError(DiffsvcError):
+    """Grafana refused a push or could not be reached; names the step and Grafana's answer."""
+
+
 @dataclass
 class PushResult:
     folder: str = ""
@@ -82,6 +87,14 @@ def _exists(call: Any, *args: Any) -> bool:
 def push(url: str, token: str | None, *, folder_uid: str = dashgen.FOLDER_UID,
          datasource_uid: str = dashgen.DATASOURCE_UID, timeout: float = 10.0) -> PushResult:
     """Create or update the folder, the dashboards and the alert rules in Grafana at `url`."""
+    try:
+        return _push(url, token, folder_uid, datasource_uid, timeout)
+    except GrafanaException as exc:
+        raise GrafanaPushError(f"Grafana at {url}: {exc}") from exc
+
+
+def _push(url: str, token: str | None, folder_uid: str, datasource_uid: str,
+          timeout: float) -> PushResult:
     api = GrafanaApi.from_url(url, credential=token or None, timeout=timeout)
     result = PushResult(folder=folder_uid)
     if not _exists(api.folder.get_folder, folder_uid):
