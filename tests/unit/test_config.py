@@ -199,3 +199,21 @@ def test_round_trip_through_written_file(tmp_path: Path) -> None:
                                   "report.listen": "127.0.0.1:7"})
     config.write_file(cfg, tmp_path / "c.yaml")
     assert load(tmp_path / "c.yaml", env={}) == cfg
+
+
+def test_readme_settings_table_lists_every_setting() -> None:
+    """The README's table is generated from SETTINGS; this keeps it from drifting."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    begin = readme.index("<!-- settings:begin")
+    table = readme[begin:readme.index("<!-- settings:end -->", begin)]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    fix = "run: python docs/settings_table.py"
+    assert set(rows) == set(SETTINGS), f"README settings table is out of date; {fix}"
+    for key, f in SETTINGS.items():
+        assert rows[key][1] == f"`{env_name(key)}`", f"{key}: {fix}"
+        if f.metadata["flag"]:
+            assert f"`{flag_name(key)}`" in rows[key][2], f"{key}: {fix}"
