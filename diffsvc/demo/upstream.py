@@ -89,8 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="diffsvc demo upstream")
     parser.add_argument("--role", choices=("prod", "candidate"), required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     args = parser.parse_args()
-    web.run_app(build_app(args.role), host="127.0.0.1", port=args.port, print=None,
+    web.run_app(build_app(args.role), host=args.host, port=args.port, print=None,
                 access_log=None)
 
 
