@@ -20,12 +20,17 @@ from .errors import DiffsvcError
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
 
 
+REPORT_TOKEN_FILE = "/etc/prometheus/report-token"
+
+
 def prometheus_config(targets: dict[str, str]) -> dict[str, Any]:
-    """Prometheus' config for the compose stack: scrape the report server's /metrics."""
+    """Prometheus' config for the compose stack: scrape the report server's /metrics with
+    the report server's bearer token (docker-compose.yml puts it in REPORT_TOKEN_FILE)."""
     return {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "rule_files": ["/etc/prometheus/rules/*.yml"],
         "scrape_configs": [{"job_name": job, "metrics_path": "/metrics",
+                            "authorization": {"credentials_file": REPORT_TOKEN_FILE},
                             "static_configs": [{"targets": [target]}]}
                            for job, target in targets.items()],
     }
