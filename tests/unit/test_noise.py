@@ -1,0 +1,115 @@
+"""Noise: margins over raw vs noise rates, effective counts from signature groups, and
+suspected noise without a secondary (classification, counters, suggested YAML)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from diffsvc import groups, suggest
+from diffsvc.models import Comparison, FieldDiff
+from diffsvc.noise import Margins, effective_mismatches, field_table, is_regression
+
+
+@pytest.mark.parametrize(("raw", "noise", "expected"), [
+    (1.0, 1.0, False),     # differs as often as two production instances do
+    (0.3, 0.28, False),    # within the relative margin
+    (0.5, 0.1, True),
+    (0.005, 0.0, False),   # below the absolute margin
+    (0.02, 0.0, True),
+])
+def test_margins(raw: float, noise: float, expected: bool) -> None:
+    assert is_regression(raw, noise, Margins(0.25, 0.01)) is expected
+
+
+def test_field_table_without_noise_data_counts_every_raw_difference() -> None:
+    table = field_table({"$.a": 1}, 1000, {}, 0, Margins())
+    assert table["$.a"]["regression"] is True
+    with_noise = field_table({"$.a": 1, "$.b": 500}, 1000, {"$.b": 480}, 1000, Margins())
+    assert (with_noise["$.a"]["regression"], with_noise["$.b"]["regression"]) == (False, False)
+    assert with_noise["$.b"] == {"raw": 500, "raw_rate": 0.5, "noise": 480, "noise_rate": 0.48,
+                                 "regression": False}
+
+
+def test_effective_mismatches_count_groups_holding_a_regression() -> None:
+    sigs = {"g1": (["$.uuid"], 90), "g2": (["$.uuid", "$.price"], 10), "g3": (["$.price"], 5)}
+    assert effective_mismatches(sigs, {"$.price"}) == 15
+    assert effective_mismatches(sigs, set()) == 0
+
+
+def test_signature_is_order_free_and_deduplicated() -> None:
+    a = [FieldDiff("$.b", "changed"), FieldDiff("$.a", "added"), FieldDiff("$.b", "changed")]
+    b = [FieldDiff("$.a", "added"), FieldDiff("$.b", "changed")]
+    assert groups.signature(a) == groups.signature(b) == [("$.a", "added"), ("$.b", "changed")]
+    assert groups.signature_id(groups.signature(a)) == groups.signature_id(groups.signature(b))
+    assert groups.from_json(groups.signature_json(groups.signature(a)))[0] == {
+        "path": "$.a", "kind": "added"}
+
+
+@pytest.mark.parametrize(("a", "b", "reason"), [
+    ("3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "uuid"),
+    ("2024-05-01T10:00:00Z", "2024-05-01T10:00:03.120+02:00", "timestamp"),
+    ("Wed, 01 May 2024 10:00:00 GMT", "Wed, 01 May 2024 10:00:02 GMT", "timestamp"),
+    (1714557600, 1714557603, "timestamp"),
+    (1714557600120, 1714557600480, "timestamp"),
+    ("d41d8cd98f00b204e9800998ecf8427e", "9e107d9d372bb6826bd81d3542a419d6", "hash"),
+    ("q8Zr3LmN0pXv7TbK2sYw", "Hc5Jf1Qa9RzUe4GdWo6M", "nonce"),
+    ("alice", "bob", None),
+    ("2024-05-01T10:00:00Z", "yesterday", None),
+    (10, 11, None),
+    ("Ann Smith Junior ok", "Bob Smith Junior ok", None),
+])
+def test_classify(a: object, b: object, reason: str | None) -> None:
+    assert suggest.classify(a, b) == reason
+
+
+def cmp(endpoint: str, *diffs: FieldDiff, at: float = 0.0) -> Comparison:
+    return Comparison("x", endpoint, "mismatch", list(diffs), compared_at=at or time.time())
+
+
+def test_suspects_need_most_differences_to_look_volatile() -> None:
+    uuid_a, uuid_b = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    found = suggest.suspects([
+        cmp("GET /a", FieldDiff("$.id", "changed", uuid_a, uuid_b),
+            FieldDiff("$.name", "changed", "x", "y"),
+            FieldDiff("header.x-nonce", "changed", uuid_b, uuid_a)),
+        cmp("GET /a", FieldDiff("$.id", "changed", uuid_b, uuid_a)),
+    ])
+    assert [(s.path, s.reason, s.seen, s.of) for s in found] == [
+        ("$.id", "uuid", 2, 2), ("header.x-nonce", "uuid", 1, 1)]
+    assert found[1].rule == {"match": "GET /a", "ignore": {"headers": ["x-nonce"]}}
+
+
+def test_a_field_that_goes_missing_is_never_suspected() -> None:
+    uuid = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f"
+    assert suggest.suspects([cmp("GET /a", FieldDiff("$.id", "removed", uuid, None))]) == []
+
+
+def test_monotonic_counters_are_suspected_after_three_observations() -> None:
+    seen = [cmp("GET /c", FieldDiff("$.hits", "changed", n, n + 1), at=float(n))
+            for n in (100, 105, 130)]
+    assert suggest.suspects(seen[:2]) == []
+    [s] = suggest.suspects(seen)
+    assert (s.path, s.reason) == ("$.hits", "counter")
+    back_and_forth = [cmp("GET /c", FieldDiff("$.n", "changed", a, b), at=float(i))
+                      for i, (a, b) in enumerate([(1, 2), (5, 3), (7, 8)])]
+    assert suggest.suspects(back_and_forth) == []
+
+
+def test_suggest_yaml_is_a_config_fragment_that_loads() -> None:
+    from diffsvc import config
+    from diffsvc.rules import RuleSet
+
+    found = [suggest.Suspect("GET /a/{id}", "$.token", "nonce", 3, 3),
+             suggest.Suspect("GET /a/{id}", "header.x-nonce", "uuid", 2, 2),
+             suggest.Suspect("users", "$..updated_at", "timestamp", 5, 5)]
+    text = suggest.suggest_yaml(found, {"users": "GET /users/{id}"})
+    assert text.startswith("#") and "looks like a nonce in 3 of 3" in text
+    doc = yaml.safe_load(text)
+    assert doc["routes"] == [
+        {"match": "GET /a/{id}", "ignore": {"fields": ["$.token"], "headers": ["x-nonce"]}},
+        {"match": "GET /users/{id}", "ignore": {"fields": ["$..updated_at"]}}]
+    RuleSet.build({"fields": [], "headers": []}, config.parse_routes("routes", doc["routes"]))
+    assert suggest.suggest_yaml([]).startswith("# no suspected noise")
