@@ -1,0 +1,86 @@
+"""Noise measured with a secondary, through the whole path: gateway (primary, secondary,
+candidate) → Redis → worker → report with raw, noise and effective figures and groups."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from aiohttp import web
+from redis import Redis
+
+from diffsvc import config, store
+from diffsvc.models import Comparison, FieldDiff
+from diffsvc.noise import Margins
+from diffsvc.report import data, render
+from tests.conftest import ServedApp, run_worker_burst
+from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
+
+N = 40  # requests; the candidate changes the price of every 4th item
+
+
+def service(role: str) -> web.Application:
+    async def item(request: web.Request) -> web.Response:
+        iid = int(request.match_info["id"])
+        price = 10 + iid + (1 if role == "candidate" and iid % 4 == 0 else 0)
+        return web.json_response({"id": iid, "price": price, "token": uuid.uuid4().hex})
+
+    app = web.Application()
+    app.router.add_get("/items/{id}", item)
+    return app
+
+
+def run(serve: Callable[[web.Application], ServedApp], redis_url: str) -> config.Config:
+    prod, second, cand = (serve(service(role)) for role in ("primary", "secondary", "candidate"))
+    cfg = config.load(env={}, overrides={"redis_url": redis_url, "flush_interval": "10ms",
+                                         "primary": prod.url, "secondary": second.url,
+                                         "candidate": cand.url})
+    gw = gateway_for(serve, cfg)
+    for i in range(N):
+        assert fetch(gw.url, f"/items/{i}")[0] == 200
+    wait_until(lambda: counters(gw).get("captured", 0) >= N, f"{N} captured")
+    run_worker_burst(cfg)
+    return cfg
+
+
+def test_report_shows_raw_noise_and_effective(serve, redis_url: str, r: Redis) -> None:
+    run(serve, redis_url)
+    [entry] = data.build(r)["endpoints"]
+    changed = N // 4
+    assert entry["raw"] == {"matches": 0, "mismatches": N, "mismatch_rate": 1.0}
+    assert entry["noise"]["pairs"] == N and entry["noise"]["mismatches"] == N
+    assert (entry["mismatches"], entry["matches"]) == (changed, N - changed)
+    assert entry["mismatch_rate"] == changed / N
+    assert entry["suppressed_as_noise"] == N - changed
+    fields = {f["path"]: f for f in entry["fields"]}
+    assert fields["$.price"]["regression"] is True and fields["$.price"]["noise"] == 0
+    assert fields["$.token"]["regression"] is False and fields["$.token"]["noise"] == N
+    assert entry["fields"][0]["path"] == "$.price"  # regressions first
+    groups = {tuple(d["path"] for d in g["signature"]): g for g in entry["groups"]}
+    assert groups[("$.token",)]["count"] == N - changed and groups[("$.token",)]["noise"]
+    price = groups[("$.price", "$.token")]
+    assert price["count"] == changed and not price["noise"]
+    assert 0 < len(price["samples"]) <= 5
+    for sample in price["samples"]:
+        comparison = store.load_comparison(r, sample)
+        assert comparison and "$.price" in comparison.paths
+    table = render.as_table(data.build(r))
+    assert "RAW" in table and "NOISE" in table and "= noise, not counted" in table
+    assert "group x10: $.price changed, $.token changed" in table
+
+
+def test_margins_are_configurable(serve, redis_url: str, r: Redis) -> None:
+    run(serve, redis_url)
+    [entry] = data.build(r, margins=Margins(min_relative=0.25, min_absolute=0.5))["endpoints"]
+    assert entry["mismatches"] == 0 and entry["raw"]["mismatches"] == N
+    assert not any(f["regression"] for f in entry["fields"])
+
+
+def test_noise_and_groups_are_counted_once_per_exchange(r: Redis) -> None:
+    c = Comparison("ex1", "GET /x", "mismatch", [FieldDiff("$.a", "changed", 1, 2)])
+    noise = [FieldDiff("$.a", "changed", 1, 3)]
+    assert store.record_quality(r, [(c, noise)], 60) == 1
+    assert store.record_quality(r, [(c, noise)], 60) == 0
+    q = store.quality_stats(r, ["GET /x"])["GET /x"]
+    assert (q["noise_pairs"], q["noise_mismatches"], q["noise_fields"]) == (1, 1, {"$.a": 1})
+    assert [n for _, n in q["groups"].values()] == [1]
