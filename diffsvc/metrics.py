@@ -97,8 +97,8 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
         "mismatches": ("mismatches", "Pairs whose responses differed after ignore rules"),
         "errors": ("errors", "Pairs that could not be compared (an upstream call failed, "
                              "a body could not be decoded)"),
-        "noise": ("noise", "Differences also seen between primary and secondary (noise), "
-                           "ignored as such"),
+        "noise": ("noise_mismatches", "Pairs whose primary and secondary answers differed "
+                                      "(noise; counted when a secondary is configured)"),
     }
     for metric, (hash_field, doc) in per_endpoint.items():
         fam = CounterMetricFamily(f"diffsvc_{metric}", doc, labels=["endpoint"])

@@ -60,11 +60,13 @@ def test_counters_are_read_at_scrape_time_with_bounded_paths(serve, r, make_conf
     url = serve(server.build_app(cfg)).url
     endpoint = "GET /x"
     r.sadd(keys.ENDPOINTS, endpoint)
-    r.hset(keys.totals(endpoint), mapping={"pairs": 10, "matches": 4, "mismatches": 6})
+    r.hset(keys.totals(endpoint), mapping={"pairs": 10, "matches": 4, "mismatches": 6,
+                                           "noise_pairs": 10, "noise_mismatches": 3})
     r.hset(keys.fields(endpoint), mapping={"$.a": 6, "$.b": 4, "$.c": 2, "$.d[*].e": 1})
     before = scrape(url)
     ep = (("endpoint", endpoint),)
     assert before[("diffsvc_comparisons_total", ep)] == 10
+    assert before[("diffsvc_noise_total", ep)] == 3
     paths = {dict(labels)["path"]: v for (name, labels), v in before.items()
              if name == "diffsvc_field_mismatches_total"}
     assert paths == {"$.a": 6, "$.b": 4, "other": 3}
