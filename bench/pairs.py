@@ -26,7 +26,7 @@ SEED = 20240601
 
 
 def order(rng: random.Random, order_id: int) -> dict[str, Any]:
-    items = []
+    items: list[dict[str, Any]] = []
     for n in range(5):
         sku = rng.randrange(10_000, 99_999)
         items.append({

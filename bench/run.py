@@ -25,7 +25,7 @@ from diffsvc.embedded import EmbeddedRedis, free_port
 
 from . import pairs, workers_bench
 from .loadgen import Result, paced, wrk
-from .services import API_PATH, Services, rss_mb
+from .services import API_PATH, CANDIDATES, Services, rss_mb
 
 
 def progress(msg: str) -> None:
@@ -63,7 +63,7 @@ def lag_ms(redis_url: str) -> tuple[float, float, int]:
         chunk = ids[start:start + 500]
         comps = r.mget([keys.comparison(i) for i in chunk])
         exes = r.mget([keys.exchange(i) for i in chunk])
-        for c, x in zip(comps, exes, strict=True):  # type: ignore[arg-type]
+        for c, x in zip(comps, exes, strict=True):
             if c and x:
                 lags.append((orjson.loads(c)["compared_at"] - orjson.loads(x)["captured_at"])
                             * 1000)
@@ -96,11 +96,11 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         out["direct"] = wrk(direct_url, secs, args.connections)
         progress("direct: 500 requests/s")
         out["direct@500"] = paced(direct_url, 500, secs)
-        for name in ("fast", "slow", "dead"):
+        for name in CANDIDATES:
             progress(f"nginx mirror, {name} candidate: wrk {secs:g}s")
             out[f"mirror/{name}"] = wrk(f"http://127.0.0.1:{svc.mirror[name]}{API_PATH}", secs,
                                         args.connections)
-        for name in ("fast", "slow", "dead"):
+        for name in CANDIDATES:
             r.flushdb()
             port = free_port()
             gw = svc.gateway(name, redis_url, port)
@@ -118,18 +118,22 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
                 config.write_file(config.load(overrides={"redis_url": redis_url,
                                                          "ignore": pairs.IGNORE}), cfg_file)
                 worker = svc.workers(cfg_file)
-                time.sleep(1.0)
+                time.sleep(0.5)
                 progress("diffsvc gateway + worker: 1,000 requests/s, lag capture → counted")
                 out["lag@1000"] = paced(url, 1000, secs)
                 wait_drained(redis_url, 60)
                 out["lag"] = lag_ms(redis_url)
-                svc.stop(worker)
+                svc.stop(worker, 1)  # idle; `diffsvc worker` is slow to honour SIGTERM
             svc.stop(gw)
         r.flushdb()
         progress(f"workers: {args.pairs} recorded pairs")
         out["workers"] = workers_bench.run(redis_url, args.pairs)
     out["load_after"] = os.getloadavg()
     return out
+
+
+LABELS = {"fast": "fast", "slow": "50 ms", "dead": "dead (refused)",
+          "hung": "hung (never answers)"}
 
 
 def table(m: dict[str, object], processes: int) -> str:
@@ -140,7 +144,7 @@ def table(m: dict[str, object], processes: int) -> str:
     direct = m["direct"]
     assert isinstance(direct, Result)
     rows.append(("direct to upstream (nginx, static 1.9 KB JSON)", *fmt_r(direct), ""))
-    for name, label in (("fast", "fast"), ("slow", "50 ms"), ("dead", "dead")):
+    for name, label in LABELS.items():
         mir, dsv = m[f"mirror/{name}"], m[f"diffsvc/{name}"]
         assert isinstance(mir, Result) and isinstance(dsv, Result)
         rows.append((f"nginx mirror, {label} candidate", *fmt_r(mir), ""))
@@ -163,11 +167,12 @@ def table(m: dict[str, object], processes: int) -> str:
     rows.append(("capture → counted lag at 1,000 req/s, 1 worker", f"{lagrun.rps:,.0f}",
                  f"{lag[0]:.1f}", f"{lag[1]:.1f}",
                  f"{lag[2]:,} pairs read back (target p99 < 1000 ms)"))
-    mem = m["memory/dead"]
-    assert isinstance(mem, list)
-    rows.append(("gateway RSS, dead candidate, full load (MB)", "", "", "",
-                 f"start {mem[0]:.0f}, peak {max(mem):.0f}, end {mem[-1]:.0f} "
-                 "(target flat, < 150)"))
+    for name in ("dead", "hung"):
+        mem = m[f"memory/{name}"]
+        assert isinstance(mem, list)
+        rows.append((f"gateway RSS (MB), {LABELS[name]} candidate, full load", "", "", "",
+                     f"start {mem[0]:.0f}, peak {max(mem):.0f}, end {mem[-1]:.0f} "
+                     "(target flat, < 150)"))
     w = m["workers"]
     assert isinstance(w, dict)
     rows.append(("parse-only floor (orjson.loads ×2), pairs/s", f"{w['parse']:,.0f}", "", "", ""))

@@ -16,6 +16,9 @@ from diffsvc.stack import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PATH = "/api/orders/1001"
+# fast: nginx; slow: answers after 50 ms; dead: a closed port (connection refused);
+# hung: accepts the connection and the request, never answers
+CANDIDATES = ("fast", "slow", "dead", "hung")
 
 _UPSTREAMS = """
 user root;
@@ -49,6 +52,9 @@ _MIRROR_SERVER = """
     location = /_mirror {{
       internal;
       proxy_pass http://cand_{name}$request_uri;
+      proxy_connect_timeout 2s;  # as diffsvc's --shadow-timeout in the benchmark
+      proxy_read_timeout 2s;
+      proxy_send_timeout 2s;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Diffsvc-Shadow 1;
@@ -80,17 +86,17 @@ class Services:
         self.body = body
         self.processes = processes
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.primary, self.fast, self.slow, self.dead = (free_port() for _ in range(4))
-        self.mirror = {name: free_port() for name in ("fast", "slow", "dead")}
+        self.primary, self.fast, self.slow, self.dead, self.hung = (free_port() for _ in range(5))
+        self.mirror = {name: free_port() for name in CANDIDATES}
 
     def candidate(self, name: str) -> str:
-        port = {"fast": self.fast, "slow": self.slow, "dead": self.dead}[name]
+        port = {"fast": self.fast, "slow": self.slow, "dead": self.dead, "hung": self.hung}[name]
         return f"http://127.0.0.1:{port}"
 
-    def spawn(self, args: list[str], **kw: object) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=kw.pop("stderr", subprocess.DEVNULL),  # type: ignore[arg-type]
-                                start_new_session=True, **kw)  # type: ignore[call-overload]
+    def spawn(self, args: list[str], stderr: int | None = subprocess.DEVNULL
+              ) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                start_new_session=True)
         self.procs.append(proc)
         return proc
 
@@ -101,7 +107,7 @@ class Services:
         up.write_text(_UPSTREAMS.format(tmp=self.tmp, primary=self.primary, candidate=self.fast))
         servers = "".join(_MIRROR_SERVER.format(name=n, port=p, listen=self.mirror[n])
                           for n, p in (("fast", self.fast), ("slow", self.slow),
-                                       ("dead", self.dead)))
+                                       ("dead", self.dead), ("hung", self.hung)))
         mirror = self.tmp / "mirror.conf"
         mirror.write_text(_MIRROR.format(tmp=self.tmp, workers=self.processes,
                                          primary=self.primary, servers=servers))
@@ -112,6 +118,9 @@ class Services:
         p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(self.slow),
                         str(self.tmp / "www" / "order.json"), "0.05"])
         wait_listening(f"127.0.0.1:{self.slow}", p)
+        p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(self.hung),
+                        str(self.tmp / "www" / "order.json"), "-1"])
+        wait_listening(f"127.0.0.1:{self.hung}", p)
         return self
 
     def gateway(self, candidate: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:

@@ -1,4 +1,5 @@
-"""A candidate that answers every request after a fixed delay (50 ms by default).
+"""A candidate that answers every request after a fixed delay (50 ms by default), or, with a
+negative delay, a hung one that accepts connections and requests and never answers.
 
 nginx cannot delay a static answer without third-party modules, so this is a tiny
 keep-alive HTTP/1.1 server on a raw asyncio protocol (uvloop): it costs almost no CPU per
@@ -33,7 +34,8 @@ class SlowHTTP(asyncio.Protocol):
             if end < 0:
                 return
             self.buffer = self.buffer[end + 4:]
-            loop.call_later(self.delay, self._answer)
+            if self.delay >= 0:  # a negative delay: hung, never answers
+                loop.call_later(self.delay, self._answer)
 
     def _answer(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
