@@ -44,6 +44,7 @@ DEFAULT_WINDOW = 300.0
 DEFAULT_MAX_RATE = 0.01
 DEFAULT_MIN_PAIRS = 100
 DEFAULT_CONFIDENCE = 0.95
+MAX_WINDOW = 86400.0
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,12 @@ def params_from(values: Mapping[str, Any], defaults: GateParams | None = None) -
     if inconclusive not in INCONCLUSIVE_AS:
         raise ConfigError("inconclusive", f"expected one of {', '.join(INCONCLUSIVE_AS)}",
                           inconclusive)
+    window = parse_duration("window", values["window"]) if "window" in values else d.window
+    if window > MAX_WINDOW:
+        raise ConfigError("window", "must be at most 24h (the per-minute counters' reach)",
+                          values.get("window"))
     return GateParams(
-        window=parse_duration("window", values["window"]) if "window" in values else d.window,
+        window=window,
         max_mismatch_rate=_number("max_mismatch_rate",
                                   values.get("max_mismatch_rate", d.max_mismatch_rate),
                                   float, 0.0, 1.0),

@@ -76,7 +76,7 @@ def test_params_from_strings_and_errors_name_the_key():
                           "inconclusive": "pass"})
     assert (p.window, p.minutes, p.max_mismatch_rate, p.min_pairs) == (600.0, 10, 0.02, 50)
     assert gate.params_from({"window": "90s"}).minutes == 2
-    for key, bad in (("max_mismatch_rate", "2"), ("min_pairs", "x"), ("window", "soon"),
+    for key, bad in (("max_mismatch_rate", "2"), ("min_pairs", "x"), ("window", "soon"), ("window", "2d"),
                      ("inconclusive", "maybe"), ("confidence", "1")):
         with pytest.raises(ConfigError) as exc:
             gate.params_from({key: bad})
