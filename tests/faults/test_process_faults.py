@@ -200,7 +200,7 @@ def test_sigterm_lets_the_gateway_answer_and_store_in_flight_requests(serve, r, 
         t.join(30)
     assert results == [200] * 8
     assert proc.wait(30) == 0
-    got = {Exchange.from_bytes(r.get(keys.exchange(i))).request.path  # type: ignore[arg-type]
+    got = {Exchange.from_bytes(r.get(keys.exchange(i))).request.path
            for i in stored_ids(r)}
     assert {f"/api/t/{i}" for i in range(8)} <= got
     run_worker_burst(dataclasses.replace(cfg))
