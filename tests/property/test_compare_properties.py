@@ -3,6 +3,7 @@ and the verdict of (a, b) is the verdict of (b, a)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zlib
 from typing import Any
@@ -129,10 +130,8 @@ def test_rules_never_raise_unexpectedly(paths: list[str], method: str, path: str
     for rule in rules.for_endpoint(rules.endpoint("GET", "/")).fields:
         rule.remove_from(tree)
     for text in paths:
-        try:
+        with contextlib.suppress(ConfigError):
             jsonpath.parse(text).matches(("a", 0))
-        except ConfigError:
-            pass
 
 
 @FAST
