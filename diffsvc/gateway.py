@@ -43,12 +43,13 @@ def should_mirror(cfg: Config, request: Request) -> str | None:
     return None
 
 
-def _client_response(reply: Reply) -> web.Response:
+def _client_response(reply: Reply, method: str = "GET") -> web.Response:
     headers: CIMultiDict[str] = CIMultiDict()
+    head = method == "HEAD"  # no body: primary's Content-Length is the one to pass on
     for name, value in upstream.end_to_end(reply.headers):
-        if name.lower() != "content-length":
+        if head or name.lower() != "content-length":
             headers.add(name, value)
-    return web.Response(status=reply.status, headers=headers, body=reply.body)
+    return web.Response(status=reply.status, headers=headers, body=None if head else reply.body)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -81,7 +82,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         app[SHADOWER].submit(req, primary, request.remote)
     else:
         counters[reason] += 1
-    return _client_response(primary)
+    return _client_response(primary, req.method)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -154,6 +154,25 @@ def test_client_gets_primary_response_byte_for_byte(serve, upstreams, make_confi
     gw = gateway_for(serve, make_config(primary=prod.url, candidate=cand.url))
     direct_status, direct_headers, direct_body = fetch(prod.url, path)
     status, headers, body = fetch(gw.url, path)
+    _assert_same_response(path, (status, headers, body),
+                          (direct_status, direct_headers, direct_body))
+
+
+def test_head_keeps_primary_content_length(serve, upstreams, make_config, r) -> None:
+    prod, cand = upstreams()
+    gw = gateway_for(serve, make_config(primary=prod.url, candidate=cand.url))
+    direct = fetch(prod.url, "/bin", "HEAD")
+    got = fetch(gw.url, "/bin", "HEAD")
+    assert got[2] == direct[2] == b""
+    drop = HOP_BY_HOP | {"date"}
+    assert _headers_without(got[1], drop) == _headers_without(direct[1], drop)
+    assert ("content-length", str(len(BINARY))) in _headers_without(got[1], drop)
+
+
+def _assert_same_response(path: str, got: tuple[int, list[tuple[str, str]], bytes],
+                          direct: tuple[int, list[tuple[str, str]], bytes]) -> None:
+    status, headers, body = got
+    direct_status, direct_headers, direct_body = direct
     assert status == direct_status
     assert body == direct_body
     assert b'"role": "prod"' in body or path in ("/gz", "/bin") or status == 404
@@ -197,13 +216,13 @@ def test_candidate_gets_the_shadow_header_and_primary_does_not(serve, upstreams,
     assert prod_headers.get("X-Forwarded-For") == "127.0.0.1"
 
 
-def test_request_already_marked_as_shadow_is_not_mirrored_again(serve, upstreams, make_config,
-                                                                r) -> None:
+def test_shadow_copy_that_comes_back_is_refused(serve, upstreams, make_config, r) -> None:
+    """A candidate misconfigured to point at the gateway must not loop (or reach primary)."""
     prod, cand = upstreams()
     gw = gateway_for(serve, make_config(primary=prod.url, candidate=cand.url))
-    assert fetch(gw.url, "/api/users/1", headers={"X-Diffsvc-Shadow": "1"})[0] == 200
-    assert counters(gw).get("skipped_shadow_loop") == 1
-    assert cand.app[SEEN].requests == []
+    assert fetch(gw.url, "/api/users/1", headers={"X-Diffsvc-Shadow": "1"})[0] == 508
+    assert counters(gw).get("refused_shadow_loop") == 1
+    assert cand.app[SEEN].requests == [] and prod.app[SEEN].requests == []
 
 
 def test_post_reaches_primary_but_not_candidate_by_default(serve, upstreams, make_config,
