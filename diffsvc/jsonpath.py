@@ -136,6 +136,15 @@ def _remove(node: Any, steps: tuple[Step, ...]) -> None:
     if not steps or not isinstance(node, (dict, list)):
         return
     step, rest = steps[0], steps[1:]
+    if not step.recursive and step.key is not ANY:  # one named key or index: look it up
+        key = step.key
+        if (type(key) is str and isinstance(node, dict) and key in node) or (
+                type(key) is int and isinstance(node, list) and 0 <= key < len(node)):
+            if rest:
+                _remove(node[key], rest)
+            else:
+                del node[key]
+        return
     doomed: list[Key] = []
     for key, child in _children(node):
         if step.accepts(key):
