@@ -1,9 +1,13 @@
 """The web UI in a real browser (Debian's headless chromium driven by Playwright), on real
-data: demo upstreams → gateway → Redis → worker → report server. Saves screenshots to docs/."""
+data: demo upstreams → gateway → Redis → worker → report server.
+
+Screenshots go to a temporary folder; `DIFFSVC_SCREENSHOTS=docs python -m pytest tests/browser`
+refreshes the ones committed under docs/."""
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -11,12 +15,17 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 PRODUCTS = "GET /api/products/{id}"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    target = os.environ.get("DIFFSVC_SCREENSHOTS")
+    return Path(target) if target else tmp_path
 
 
 @pytest.fixture
@@ -34,7 +43,7 @@ def endpoint_api(base: str, name: str) -> dict:
         return json.loads(resp.read())
 
 
-def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser):
+def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser, shots):
     base = demo_stack.report.url
     page = browser.new_page(viewport={"width": 1360, "height": 900})
     problems: list[str] = []
@@ -54,7 +63,7 @@ def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser):
     assert "band-high" in (first.locator(".badge").get_attribute("class") or "")
     assert first.locator("svg.spark path").count() == 1
     assert rows.nth(1).locator(".rate").inner_text() == "0.0%"
-    page.screenshot(path=str(DOCS / "overview.png"), full_page=True)
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
     # click → the endpoint page with its field table
     first.locator("a").click()
@@ -62,7 +71,7 @@ def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser):
     price = page.locator('#fields tr[data-path="$.price"]')
     assert price.locator("td").nth(1).inner_text() == "10"
     assert page.locator("#samples li").count() == 10
-    page.screenshot(path=str(DOCS / "endpoint.png"), full_page=True)
+    page.screenshot(path=str(shots / "endpoint.png"), full_page=True)
 
     # → an exchange whose differing field is highlighted on both sides
     page.locator("#samples li a").first.click()
@@ -75,7 +84,7 @@ def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser):
     assert page.locator("#curl").inner_text().startswith("curl ")
     page.locator("#copy-curl").click()
     page.wait_for_selector("#toast:not([hidden])")
-    page.screenshot(path=str(DOCS / "exchange.png"), full_page=True)
+    page.screenshot(path=str(shots / "exchange.png"), full_page=True)
 
     # "ignore this field" on the endpoint page: the rule is shown and workers apply it
     page.go_back()
