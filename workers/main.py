@@ -22,7 +22,7 @@ from diffsvc.config import Config
 
 from . import jobs
 
-DRAIN_TIMEOUT = 30.0  # SIGTERM: the batch in hand may finish for this long, then the process exits
+DRAIN_TIMEOUT = 8.0  # SIGTERM: the batch in hand may finish for this long (within `up`s 10 s)
 RECONNECT_WAIT = 5.0  # longest wait between attempts to reach Redis
 
 log = logging.getLogger("diffsvc.worker")

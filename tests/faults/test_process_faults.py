@@ -166,8 +166,8 @@ def test_a_batch_run_twice_counts_each_exchange_once(r, make_config) -> None:
 
 def test_sigterm_lets_the_worker_finish_its_batch(r, make_config, processes, tmp_path):
     cfg = make_config()
-    exchanges = slow_exchanges(100)
-    write(r, exchanges, batch=100)
+    exchanges = slow_exchanges(50)  # about a second of work: well within the drain timeout
+    write(r, exchanges, batch=50)
     worker = spawn(cfg, tmp_path, "worker", log_name="worker")
     processes.append(worker)
     wait_for(lambda: started(r) > 0, what="the worker taking the batch")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import logging
 import zlib
 from typing import Any
 
@@ -95,7 +96,8 @@ def everything_stored(r: Redis) -> list[bytes]:
     return blobs
 
 
-def test_no_secret_is_stored_anywhere(serve, r, make_config) -> None:
+def test_no_secret_is_stored_anywhere(serve, r, make_config, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     prod, cand = serve(upstream("p")), serve(upstream("c"))
     cfg = make_config(primary=prod.url, candidate=cand.url, allow_side_effects=True,
                       redact_headers=["X-Api-Key"], redact_key="test-key",
@@ -125,6 +127,12 @@ def test_no_secret_is_stored_anywhere(serve, r, make_config) -> None:
     found = {name for name, secret in SECRETS.items()
              if any(needle in blob for blob in blobs for needle in needles(secret))}
     assert found == set(), f"secrets stored in Redis: {sorted(found)}"
+    logged = {name for name, secret in SECRETS.items() if secret in caplog.text}
+    assert logged == set(), f"secrets in the logs: {sorted(logged)}"
+    # what is stored expires (retention): every exchange and comparison has a TTL
+    for pattern in ("diffsvc:x:*", "diffsvc:c:*"):
+        ttls = [r.ttl(k) for k in r.scan_iter(match=pattern)]
+        assert ttls and all(0 < t <= cfg.retention for t in ttls), (pattern, ttls[:5])
 
 
 def test_the_search_finds_secrets_when_redaction_is_off(r) -> None:
