@@ -138,7 +138,7 @@ def _dashboards(args: argparse.Namespace) -> int:
 GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sample_rate",
                 "allow_side_effects", "max_inflight", "shadow_timeout", "primary_timeout",
                 "retention", "max_body", "batch_size", "flush_interval", "ignore",
-                "processes")
+                "processes", "mode", "sampling.key", "shadow_rate_limit", "allow", "deny")
 WORKER_KEYS = ("redis_url", "retention", "max_body", "workers", "ignore")
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
+from .traffic import parse_method_paths, parse_sampling_key, parse_shadow_headers
 
 ENV_PREFIX = "DIFFSVC_"
 
@@ -217,7 +218,15 @@ def parse_webhook_url(key: str, value: Any) -> str | None:
     return text
 
 
-ROUTE_KEYS = {"match", "name", "ignore", "sample_rate", "ignore_order", "tolerance", "only"}
+def parse_mode(key: str, value: Any) -> str:
+    text = parse_str(key, value)
+    if text not in ("inline", "target"):
+        raise ConfigError(key, "expected inline or target", value)
+    return text
+
+
+ROUTE_KEYS = {"match", "name", "ignore", "sample_rate", "ignore_order", "tolerance", "only",
+              "shadow_headers"}
 
 
 def parse_routes(key: str, value: Any) -> list[dict[str, Any]]:
@@ -244,6 +253,8 @@ def parse_routes(key: str, value: Any) -> list[dict[str, Any]]:
             "ignore_order": parse_rule_paths(f"{where}.ignore_order", route.get("ignore_order")),
             "tolerance": parse_tolerance(f"{where}.tolerance", route.get("tolerance")),
             "only": parse_rule_paths(f"{where}.only", route.get("only")),
+            "shadow_headers": parse_shadow_headers(f"{where}.shadow_headers",
+                                                   route.get("shadow_headers")),
         })
     return routes
 
@@ -270,6 +281,17 @@ class Config:
     redis_url: str | None = setting(None, "Redis URL; unset: `up`/`demo` start an embedded redis-server",
                                     parse_redis_url, metavar="URL")
     sample_rate: float = setting(1.0, "share of requests mirrored, 0 to 1", ranged(float, 0, 1))
+    mode: str = setting("inline", "gateway mode: inline (in front of primary) or target (the "
+                        "destination of an Istio/Envoy/nginx mirror)", parse_mode)
+    sampling_key: str | None = setting(None, "consistent sampling key: header:NAME, cookie:NAME or "
+                                       "query:NAME (one key's requests: all mirrored or none)",
+                                       parse_sampling_key, key="sampling.key", metavar="SOURCE:NAME")
+    shadow_rate_limit: float = setting(0.0, "most shadow requests per second (0: no limit)",
+                                       ranged(float, 0), metavar="RPS")
+    allow: list[str] = setting([], "mirror only requests matching these 'METHOD /path/glob' entries",
+                               parse_method_paths, metavar="'METHOD /GLOB',...")
+    deny: list[str] = setting([], "never mirror requests matching these 'METHOD /path/glob' entries",
+                              parse_method_paths, metavar="'METHOD /GLOB',...")
     allow_side_effects: bool = setting(False, "mirror every method, not only GET, HEAD, OPTIONS",
                                        parse_bool)
     max_inflight: int = setting(1000, "shadow exchanges in flight; beyond it they are dropped and counted",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ from .config import Config, split_listen
 from .errors import ConfigError
 from .models import Reply, Request
 from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
+from .traffic import TrafficControl
 
 log = logging.getLogger("diffsvc.gateway")
 
@@ -30,17 +30,15 @@ CONFIG = web.AppKey("config", Config)
 COUNTERS: web.AppKey[Counter[str]] = web.AppKey("counters", Counter)
 SHADOWER = web.AppKey("shadower", Shadower)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+TRAFFIC = web.AppKey("traffic", TrafficControl)
 
 
-def should_mirror(cfg: Config, request: Request) -> str | None:
-    """None when the request is mirrored, else the reason (a counter name) it is not."""
+def should_mirror(cfg: Config, request: Request, traffic: TrafficControl | None = None) -> str | None:
+    """None when the request is mirrored, else the reason (a counter name) it is not: method,
+    allow/deny lists, sampling and the shadow rate cap are diffsvc.traffic's to decide."""
     if cfg.candidate is None:
         return "skipped_no_candidate"
-    if request.method not in SAFE_METHODS and not cfg.allow_side_effects:
-        return "skipped_method"
-    if cfg.sample_rate < 1.0 and random.random() >= cfg.sample_rate:
-        return "skipped_sample"
-    return None
+    return (traffic or TrafficControl(cfg)).decide(request)
 
 
 def _client_response(reply: Reply, method: str = "GET") -> web.Response:
@@ -75,9 +73,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
         return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
     counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
-    reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req)
+    reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req, app[TRAFFIC])
     if reason is None:
         req.headers = ingress.clean_headers(req.headers)
+        app[TRAFFIC].rewrite(req)
         counters["mirrored"] += 1
         app[SHADOWER].submit(req, primary, request.remote)
     else:
@@ -105,6 +104,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def build_app(cfg: Config) -> web.Application:
+    if cfg.mode == "target":  # the destination of an Istio/Envoy/nginx mirror
+        from . import target
+
+        return target.build_app(cfg)
     cfg.require("primary", "redis_url")
     for name in ("candidate", "secondary"):
         if getattr(cfg, name) == cfg.primary:
@@ -115,6 +118,7 @@ def build_app(cfg: Config) -> web.Application:
                           middlewares=[ingress.guard(COUNTERS)], handler_args=limits)
     app[CONFIG] = cfg
     app[COUNTERS] = Counter()
+    app[TRAFFIC] = TrafficControl(cfg)
     app.cleanup_ctx.append(_resources)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

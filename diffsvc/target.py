@@ -1,0 +1,138 @@
+"""Mirror-target mode (`diffsvc gateway --mode target`): diffsvc is the destination of an
+existing mirror (Istio `mirror`, Envoy `request_mirror_policies`, nginx `mirror`).
+
+The mirrored copy is answered at once (202, empty body: the mirror's sender ignores it);
+in tracked, bounded background work the copy (less the `-shadow` Host suffix Envoy and
+Istio add) goes to a primary-build instance, then, through the gateway's Shadower, to the
+candidate (and secondary), and the exchange is captured like the inline gateway's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import gateway, ingress, upstream
+from .config import Config
+from .errors import ConfigError
+from .models import Headers, Reply, Request
+from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
+from .traffic import TrafficControl
+
+log = logging.getLogger("diffsvc.target")
+
+SHADOW_SUFFIX = "-shadow"
+_PRIMARY_LATENCY = LATENCY_FIELDS["primary"]
+
+
+def strip_shadow_host(host: str) -> str:
+    """`api.example.com-shadow:8080` → `api.example.com:8080` (Envoy/Istio mirror Host)."""
+    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep or not port.isdigit():
+        name, sep, port = host, "", ""
+    if name.endswith(SHADOW_SUFFIX):
+        name = name[: -len(SHADOW_SUFFIX)]
+    return f"{name}{sep}{port}"
+
+
+def unshadow_headers(headers: Headers) -> Headers:
+    return [(k, strip_shadow_host(v)) if k.lower() in ("host", ":authority") else (k, v)
+            for k, v in headers]
+
+
+class Forwarder:
+    """Primary-build call then the shadows, as tracked tasks, at most `max_inflight` at once."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, request: Request, client_ip: str | None) -> None:
+        cfg, counters = self.app[gateway.CONFIG], self.app[gateway.COUNTERS]
+        if len(self.tasks) >= cfg.max_inflight:
+            counters["shadow_dropped"] += 1
+            return
+        task = asyncio.create_task(self._run(request, client_ip))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, req: Request, client_ip: str | None) -> None:
+        cfg, counters = self.app[gateway.CONFIG], self.app[gateway.COUNTERS]
+        shadower = self.app[gateway.SHADOWER]
+        assert cfg.primary is not None
+        headers = upstream.forward_headers(req, client_ip, shadow=False)
+        primary: Reply
+        if cfg.primary.startswith("http://"):
+            primary = await shadower.client.call(cfg.primary, req, headers.items(),
+                                                 cfg.primary_timeout, cfg.max_body)
+        else:
+            primary = await upstream.call(self.app[gateway.SESSION], cfg.primary, req, headers,
+                                          cfg.primary_timeout, cfg.max_body)
+        if primary.error:
+            counters["primary_errors"] += 1
+            log.warning("primary build failed for %s %s: %s", req.method, req.path, primary.error)
+            return
+        counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
+        counters["mirrored"] += 1
+        shadower.submit(req, primary, client_ip)
+
+    async def drain(self, timeout: float) -> None:
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.app[gateway.COUNTERS]["shadow_cancelled"] += len(pending)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+FORWARDER = web.AppKey("forwarder", Forwarder)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    cfg, counters = app[gateway.CONFIG], app[gateway.COUNTERS]
+    counters["requests"] += 1
+    body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
+    if oversized:
+        counters["skipped_body_too_large"] += 1
+        return web.Response(status=202)
+    req = Request(request.method, request.path, request.query_string,
+                  unshadow_headers(list(request.headers.items())), body)
+    reason = gateway.should_mirror(cfg, req, app[gateway.TRAFFIC])
+    if reason is not None:
+        counters[reason] += 1
+        return web.Response(status=202)
+    req.headers = ingress.clean_headers(req.headers)
+    app[gateway.TRAFFIC].rewrite(req)  # both calls are shadow calls here
+    app[FORWARDER].submit(req, request.remote)
+    return web.Response(status=202)
+
+
+async def _forwarder(app: web.Application) -> AsyncIterator[None]:
+    """After the gateway's resources: drained first, before the shadower and capture close."""
+    app[FORWARDER] = Forwarder(app)
+    yield
+    await app[FORWARDER].drain(gateway.DRAIN_TIMEOUT)
+
+
+def build_app(cfg: Config) -> web.Application:
+    cfg.require("primary", "candidate", "redis_url")
+    for name in ("candidate", "secondary"):
+        if getattr(cfg, name) == cfg.primary:
+            raise ConfigError(name, "must differ from primary (the primary-build instance)",
+                              getattr(cfg, name))
+    limits = {"max_line_size": cfg.max_header_size, "max_field_size": cfg.max_header_size}
+    app = web.Application(client_max_size=max(cfg.max_body, cfg.mirror_max_body + 1),
+                          middlewares=[ingress.guard(gateway.COUNTERS)], handler_args=limits)
+    app[gateway.CONFIG] = cfg
+    app[gateway.COUNTERS] = Counter()
+    app[gateway.TRAFFIC] = TrafficControl(cfg)
+    app.cleanup_ctx.append(gateway._resources)
+    app.cleanup_ctx.append(_forwarder)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
