@@ -122,6 +122,14 @@ def _gate(args: argparse.Namespace) -> int:
     return gate.command(store.connect(cfg.redis_url), params, args.endpoint, args.json)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from . import replay
+
+    return replay.command(config.from_args(args), args.files, rate=args.rate,
+                          concurrency=args.concurrency, gate=args.gate,
+                          max_mismatch_rate=args.max_mismatch_rate)
+
+
 def _dashboards(args: argparse.Namespace) -> int:
     from . import grafana
 
@@ -215,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "alert rules) and Prometheus config and rules under DIR")
     p.add_argument("directory", metavar="DIR")
     p.set_defaults(handler=_dashboards)
+    p = command("replay", _replay, "send recorded requests (HAR, JSON lines, GoReplay .gor) to "
+                "primary and candidate, compare them and print the report",
+                ("primary", "candidate", "secondary", "redis_url", "shadow_timeout", "max_body",
+                 "batch_size", "ignore", "allow", "deny"))
+    p.add_argument("files", nargs="+", metavar="FILE", help=".har, .gor, or JSON lines (one "
+                   "{method, url|path, headers, body} a line)")
+    p.add_argument("--rate", type=float, default=0.0, metavar="RPS",
+                   help="requests per second (default: 0, as fast as --concurrency allows)")
+    p.add_argument("--concurrency", type=int, default=8, metavar="N",
+                   help="requests in flight at once (default: 8)")
+    p.add_argument("--gate", action="store_true", help="exit 1 when an endpoint's mismatch rate "
+                   "is above --max-mismatch-rate (for CI pipelines)")
+    p.add_argument("--max-mismatch-rate", type=_rate, default=0.0, metavar="RATE",
+                   help="with --gate: the highest mismatch rate that passes (default: 0)")
     command("up", _up, "run gateway and workers (and an embedded Redis if none is set)")
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
