@@ -95,12 +95,13 @@ class _Rule:
 
 
 class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up."""
+    """`rate` tokens per second, at most `burst` saved up (at least 2: with 1, the fraction
+    of a token accrued between a refill and the next request would be lost)."""
 
     def __init__(self, rate: float, burst: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 20)
+        self.burst = burst if burst is not None else max(2.0, rate / 20)
         self.tokens = self.burst
         self.clock = clock
         self.last = clock()
