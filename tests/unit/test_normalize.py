@@ -123,8 +123,9 @@ def test_claims_json_but_invalid_is_compared_as_text() -> None:
         ("application/problem+json", b'{"a": 1}', "json"),
         (None, b'{"a": 1}', "json"),  # no type, looks like JSON
         ("application/x-www-form-urlencoded", b"a=1&b=&a=2", "form"),
-        ("text/html; charset=utf-8", b"<p>hi</p>\n<p>there</p>", "text"),
-        ("application/xml", b"<a/>", "text"),
+        ("text/plain; charset=utf-8", b"hi\nthere", "text"),
+        ("text/html; charset=utf-8", b"<p>hi</p>\n<p>there</p>", "html"),
+        ("application/xml", b"<a/>", "xml"),
         ("image/png", b"\x89PNG\r\n\x1a\n\x00\x01", "bytes"),
         ("application/octet-stream", b"\xff\xfe\x00", "bytes"),
         ("application/json", b"", "empty"),
