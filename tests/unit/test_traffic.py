@@ -76,3 +76,18 @@ def test_bad_settings_name_the_key(values: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         config.load(env={}, overrides=values)
     assert err.value.key == key
+
+
+def test_examples_load_and_point_at_diffsvc() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    cfg = config.load(root / "traffic-control.yaml", env={})
+    assert cfg.sampling_key == "header:X-User-Id" and cfg.shadow_rate_limit == 50
+    istio = yaml.safe_load((root / "istio-mirror.yaml").read_text())
+    assert istio["spec"]["http"][0]["mirror"]["host"] == "diffsvc-target"
+    envoy = (root / "envoy-mirror.yaml").read_text()
+    assert "request_mirror_policies" in envoy and "cluster: diffsvc_target" in envoy
+    assert "mirror /_diffsvc_mirror;" in (root / "nginx-mirror.conf").read_text()
