@@ -36,7 +36,7 @@ class Sampler:
     """Peak (and first/last) RSS of a process tree, sampled every 100 ms in a thread."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.samples = pid, [rss_mb(pid)]
+        self.pid, self.samples = pid, [rss_mb(pid)]  # (total, largest process) in MB
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -170,8 +170,10 @@ def table(m: dict[str, object], processes: int) -> str:
     for name in ("dead", "hung"):
         mem = m[f"memory/{name}"]
         assert isinstance(mem, list)
+        total = [t for t, _ in mem]
+        each = f", largest process {max(p for _, p in mem):.0f}" if processes > 1 else ""
         rows.append((f"gateway RSS (MB), {LABELS[name]} candidate, full load", "", "", "",
-                     f"start {mem[0]:.0f}, peak {max(mem):.0f}, end {mem[-1]:.0f} "
+                     f"start {total[0]:.0f}, peak {max(total):.0f}, end {total[-1]:.0f}{each} "
                      "(target flat, < 150)"))
     w = m["workers"]
     assert isinstance(w, dict)

@@ -155,17 +155,18 @@ class Services:
             self.stop(proc, 5)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of pid and its children (the gateway's --processes workers), in MB."""
-    total = 0
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of pid and its children (the gateway's --processes copies), in MB:
+    (the total, the largest single process)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
             children = (task / "children").read_text().split()
             pids += [int(c) for c in children]
+    sizes = []
     for p in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
+                    sizes.append(int(line.split()[1]) / 1024)
+    return sum(sizes), max(sizes, default=0.0)

@@ -137,13 +137,14 @@ def _remove(node: Any, steps: tuple[Step, ...]) -> None:
         return
     step, rest = steps[0], steps[1:]
     if not step.recursive and step.key is not ANY:  # one named key or index: look it up
-        key = step.key
-        if (type(key) is str and isinstance(node, dict) and key in node) or (
-                type(key) is int and isinstance(node, list) and 0 <= key < len(node)):
+        name: Any = step.key
+        container: Any = node
+        if (type(name) is str and isinstance(node, dict) and name in node) or (
+                type(name) is int and isinstance(node, list) and 0 <= name < len(node)):
             if rest:
-                _remove(node[key], rest)
+                _remove(container[name], rest)
             else:
-                del node[key]
+                del container[name]
         return
     doomed: list[Key] = []
     for key, child in _children(node):
