@@ -220,7 +220,7 @@ async def _read_response(conn: _Conn, head_request: bool, max_body: int) -> tupl
             token = text.lower()
             keep = "close" not in token and (keep or "keep-alive" in token)
     if head_request or status in _NO_BODY_STATUS or status < 200:
-        return status, headers, b"", keep
+        return status, headers, b"", keep and status != 101  # 101: no longer HTTP
     if chunked:
         body = await _read_chunked(conn, max_body)
         return status, headers, body, keep and body is not None
