@@ -58,7 +58,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if "Upgrade" in request.headers and ingress.is_websocket(request):
         return await ingress.proxy_websocket(request, app[SESSION], cfg.primary, counters)
     body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
-    req = Request(request.method, request.path, request.query_string,
+    req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
                   list(request.headers.items()), body)
     headers = upstream.forward_headers(req, request.remote, shadow=False)
     if oversized or not cfg.primary.startswith("http://"):  # streamed body, https: aiohttp

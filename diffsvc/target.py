@@ -101,7 +101,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if oversized:
         counters["skipped_body_too_large"] += 1
         return web.Response(status=202)
-    req = Request(request.method, request.path, request.query_string,
+    req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
                   unshadow_headers(list(request.headers.items())), body)
     reason = gateway.should_mirror(cfg, req, app[gateway.TRAFFIC])
     if reason is not None:

@@ -50,3 +50,26 @@ def test_changed_field_is_reported_with_its_path(serve, r, redis_url):
     assert entry["endpoint"] == "GET /api/users/{id}"
     assert (entry["pairs"], entry["mismatches"], entry["mismatch_rate"]) == (20, 20, 1.0)
     assert entry["fields"] == [{"path": "$.email", "mismatches": 20, "rate": 1.0}]
+
+
+def test_percent_encoded_query_and_path_reach_primary_as_sent(serve, r, redis_url):
+    seen: list[str] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.Response(text=request.raw_path)
+
+    def echo_app() -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", echo)
+        return app
+
+    prod, cand = serve(echo_app()), serve(echo_app())
+    cfg = config.load(overrides={"redis_url": redis_url, "primary": prod.url,
+                                 "candidate": cand.url})
+    gw = serve(gateway.build_app(cfg))
+    target = "/search/a%2Fb?q=red%20hat&x=%C3%A9"
+    with urllib.request.urlopen(gw.url + target) as resp:
+        assert resp.status == 200
+        assert resp.read().decode() == target
+    assert target in seen
