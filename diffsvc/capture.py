@@ -26,6 +26,7 @@ from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
 from .redact import Redactor
 
 log = logging.getLogger("diffsvc.capture")
+COUNTERS_INTERVAL = 0.5  # seconds between writes of the gateway's counter deltas
 
 
 class Capture:
@@ -44,6 +45,7 @@ class Capture:
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
         self._flushed_counters: Counter[str] = Counter()
+        self._counters_due = 0.0  # counter deltas go to Redis at most every COUNTERS_INTERVAL
         self._redactor = Redactor.from_config(cfg)  # secrets never reach Redis
 
     def add(self, exchange: Exchange) -> None:
@@ -72,7 +74,10 @@ class Capture:
                 await asyncio.wait_for(self._wakeup.wait(), self.cfg.flush_interval)
             self._wakeup.clear()
             batch, self._buffer = self._buffer, []
-            counts = self.counters - self._flushed_counters
+            counts: Counter[str] = Counter()
+            if self._closing or loop.time() >= self._counters_due:  # the subtraction is not free
+                self._counters_due = loop.time() + COUNTERS_INTERVAL
+                counts = self.counters - self._flushed_counters
             await loop.run_in_executor(self._executor, self._write, batch, counts)
             if self._closing and not self._buffer:
                 return
