@@ -96,6 +96,7 @@ class Capture:
                 store.write_exchanges(r, q, part, self.cfg.retention)
                 written += len(part)
             self.counters["captured"] += written
+            written = -1  # counted: a failure of the counter write below must not count again
             if counts:
                 store.incr_gateway(r, dict(counts))
                 self._flushed_counters.update(counts)
@@ -104,8 +105,9 @@ class Capture:
                 log.warning("Redis is back: capturing again")
         except (RedisError, OSError) as exc:
             self._redis = None
-            self.counters["captured"] += written
-            self.counters["capture_failed"] += len(batch) - written
+            if written >= 0:
+                self.counters["captured"] += written
+                self.counters["capture_failed"] += len(batch) - written
             if not self._failing:  # log the transition, not every batch
                 self._failing = True
                 log.warning("cannot write to Redis (%s: %s): exchanges are counted as "
