@@ -146,7 +146,9 @@ def _dashboards(args: argparse.Namespace) -> int:
 GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sample_rate",
                 "allow_side_effects", "max_inflight", "shadow_timeout", "primary_timeout",
                 "retention", "max_body", "batch_size", "flush_interval", "ignore",
-                "processes", "mode", "sampling.key", "shadow_rate_limit", "allow", "deny")
+                "processes", "mode", "sampling.key", "shadow_rate_limit", "allow", "deny",
+                "redact.headers", "redact.fields", "redact.key", "redact.mode",
+                "mirror_max_body", "max_header_size")
 WORKER_KEYS = ("redis_url", "retention", "max_body", "workers", "ignore")
 
 
