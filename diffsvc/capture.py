@@ -27,6 +27,7 @@ from .redact import Redactor
 
 log = logging.getLogger("diffsvc.capture")
 COUNTERS_INTERVAL = 0.5  # seconds between writes of the gateway's counter deltas
+SHADOW_CONNECT_BACKOFF = 0.2  # a shadow upstream refusing connections is retried this often
 
 
 class Capture:
@@ -138,7 +139,8 @@ class Shadower:
         headers = upstream.forward_headers(request, client_ip, shadow=True)
         if base_url.startswith("http://"):
             reply = await self.client.call(base_url, request, headers.items(),
-                                           self.cfg.shadow_timeout, self.cfg.max_body)
+                                           self.cfg.shadow_timeout, self.cfg.max_body,
+                                           backoff=SHADOW_CONNECT_BACKOFF)
         else:
             reply = await upstream.call(self.session, base_url, request, headers,
                                         self.cfg.shadow_timeout, self.cfg.max_body)

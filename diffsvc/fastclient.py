@@ -71,10 +71,18 @@ class _Pool:
     def __init__(self, host: str, port: int, max_idle: int) -> None:
         self.host, self.port, self.max_idle = host, port, max_idle
         self.idle: list[_Conn] = []
+        self.down_until = 0.0  # after a failed connect, with a backoff: fail fast until then
+        self.down_error = ""
 
-    async def connect(self) -> _Conn:
+    async def connect(self, backoff: float) -> _Conn:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Conn, self.host, self.port)
+        try:
+            _, conn = await loop.create_connection(_Conn, self.host, self.port)
+        except OSError as exc:
+            if backoff > 0:
+                self.down_until = time.monotonic() + backoff
+                self.down_error = f"{type(exc).__name__}: {exc}"[:250]
+            raise
         return conn
 
     def release(self, conn: _Conn) -> None:
@@ -105,13 +113,19 @@ class Client:
         return found
 
     async def call(self, base_url: str, request: Request, headers: Iterable[tuple[str, str]],
-                   timeout: float, max_body: int) -> Reply:
+                   timeout: float, max_body: int, backoff: float = 0.0) -> Reply:
+        """The reply, or a Reply with `error`. With `backoff`, a failed connect makes the
+        calls of the next `backoff` seconds fail at once with the same error (a dead
+        shadow upstream then costs no connect attempt per request)."""
         started = time.perf_counter()
         try:
             pool, prefix, hostport = self._pool(base_url)
             raw = _serialize(request, prefix, hostport, headers)
         except ValueError as exc:
             return Reply(elapsed_ms=_ms(started), error=f"ValueError: {exc}"[:300])
+        if backoff > 0 and pool.down_until and time.monotonic() < pool.down_until:
+            return Reply(elapsed_ms=_ms(started),
+                         error=f"{pool.down_error} (connect failed; retried after {backoff:g}s)")
         conn: _Conn | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -119,7 +133,7 @@ class Client:
                     while pool.idle and pool.idle[-1].closed:  # closed while idle
                         pool.idle.pop()
                     reused = bool(pool.idle)
-                    conn = pool.idle.pop() if reused else await pool.connect()
+                    conn = pool.idle.pop() if reused else await pool.connect(backoff)
                     assert conn.transport is not None
                     conn.received = False
                     conn.transport.write(raw)

@@ -189,3 +189,41 @@ def test_malformed_answer_is_an_error() -> None:
 
     reply = asyncio.run(go())
     assert reply.error and reply.error.startswith("ProtocolError: bad status line")
+
+
+def test_connect_backoff_fails_fast_then_retries(serve) -> None:
+    from diffsvc.embedded import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    async def go() -> list[Reply]:
+        client = Client()
+        first = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
+        during = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
+        no_backoff = await client.call(url, _get(), [], 2, 10**6)
+        served = await _raw_server_on(port)
+        try:
+            still_down = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
+            await asyncio.sleep(1.05)
+            after = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
+        finally:
+            served.close()
+        return [first, during, no_backoff, still_down, after]
+
+    first, during, no_backoff, still_down, after = asyncio.run(go())
+    assert first.error and "ConnectionRefusedError" in first.error
+    assert during.error and "retried after 1s" in during.error
+    assert no_backoff.error and "retried after" not in no_backoff.error
+    assert still_down.error and "retried after" in still_down.error  # within the backoff
+    assert (after.error, after.body) == (None, b"ok")
+
+
+async def _raw_server_on(port: int) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", port)
