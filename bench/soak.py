@@ -170,12 +170,21 @@ def main(argv: list[str] | None = None) -> int:
                     "workers_mb": round(tree_rss_mb(worker.pid), 1),
                     "redis_mb": round(rss_mb(redis_pid), 1)}
 
+        series: list[dict[str, float]] = []
+
+        async def sample() -> None:
+            while True:
+                await asyncio.sleep(60)
+                series.append({"t_s": round(time.monotonic() - started), **memory()})
+
         async def run() -> dict[str, float]:
             warm = asyncio.create_task(load(f"http://{cfg.listen}", args.rate, seconds, stats))
             flap = asyncio.create_task(flapping(c_port, args.up, args.down, seconds, tmp, stats))
+            sampler = asyncio.create_task(sample())
             await asyncio.sleep(min(30.0, seconds / 10))  # start = after a short warm-up
             start = memory()
             await asyncio.gather(warm, flap)
+            sampler.cancel()
             return start
 
         started = time.monotonic()
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             "shadow_errors": counters.get("shadow_error", 0), "compared": compared,
             "rss_start": start_mem, "rss_end": end_mem,
             "rss_drift_mb": {k: round(end_mem[k] - start_mem[k], 1) for k in start_mem},
+            "rss_every_minute": series,  # Redis grows until `retention` is full, then levels
         }
     text = json.dumps(result, indent=2)
     print(text)
