@@ -109,6 +109,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             with Sampler(gw.pid) as mem:
                 out[f"diffsvc/{name}"] = wrk(url, secs, args.connections)
             out[f"memory/{name}"] = mem.samples
+            time.sleep(1.2)  # the gateway writes its counters every 0.5 s
+            out[f"counters/{name}"] = store.gateway_counters(r)
             if name == "fast":
                 r.flushdb()
                 progress("diffsvc gateway: 500 requests/s")
@@ -132,6 +134,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+DROPS = ("shadow_dropped", "capture_dropped", "capture_failed")
 LABELS = {"fast": "fast", "slow": "50 ms", "dead": "dead (refused)",
           "hung": "hung (never answers)"}
 
@@ -154,8 +157,12 @@ def table(m: dict[str, object], processes: int) -> str:
         ratio = f"{dsv.rps / mir.rps:.2f}× mirror"
         if name != "fast":
             ratio += f", {dsv.rps / fast.rps:.2f}× own fast"
+        counters = m[f"counters/{name}"]
+        assert isinstance(counters, dict)
+        stored = counters.get("captured", 0) / max(1, counters.get("requests", 1))
         rows.append((f"diffsvc gateway, capture on, {label} candidate", *fmt_r(dsv),
-                     f"{ratio} (target {target})"))
+                     f"{ratio} (target {target}); {stored:.0%} of requests captured"
+                     + "".join(f", {k} {counters[k]:,}" for k in DROPS if counters.get(k))))
     d500, g500 = m["direct@500"], m["diffsvc@500"]
     assert isinstance(d500, Result) and isinstance(g500, Result)
     rows.append(("direct at 500 requests/s (paced)", *fmt_r(d500), ""))
