@@ -47,14 +47,27 @@ def connect(url: str, *, timeout: float = 2.0) -> Redis:
                           health_check_interval=10)
 
 
+# KEYS: exchange keys; ARGV: ttl, then one value per key. One command per batch: the
+# client packs two arguments per exchange instead of a whole SET command (and parses one
+# reply, not one per exchange); the gateway's writer thread is that much lighter.
+_WRITE = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
+"""
+
+
 def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: float) -> None:
     """Store a batch of exchanges and enqueue one comparison job for them, in one round trip
     (one MULTI/EXEC: the job never exists without its exchanges)."""
+    if not exchanges:
+        return
+    script = r.register_script(_WRITE)
+    ids = [ex.id for ex in exchanges]
     with r.pipeline() as pipe:
         pipe.multi()
-        for ex in exchanges:
-            pipe.set(keys.exchange(ex.id), ex.to_bytes(), ex=int(ttl))
-        jobqueue.enqueue_batch(q, [ex.id for ex in exchanges], pipeline=pipe)
+        script(keys=[keys.exchange(i) for i in ids],
+               args=[int(ttl), *(ex.to_bytes() for ex in exchanges)], client=pipe)
+        jobqueue.enqueue_batch(q, ids, pipeline=pipe)
         pipe.execute()
 
 
