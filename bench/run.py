@@ -161,7 +161,8 @@ def table(m: dict[str, object], processes: int) -> str:
         assert isinstance(counters, dict)
         stored = counters.get("captured", 0) / max(1, counters.get("requests", 1))
         rows.append((f"diffsvc gateway, capture on, {label} candidate", *fmt_r(dsv),
-                     f"{ratio} (target {target}); {stored:.0%} of requests captured"
+                     f"{ratio} (target {target}); {stored:.0%} captured "
+                     f"= {dsv.rps * stored:,.0f} exchanges/s stored"
                      + "".join(f", {k} {counters[k]:,}" for k in DROPS if counters.get(k))))
     d500, g500 = m["direct@500"], m["diffsvc@500"]
     assert isinstance(d500, Result) and isinstance(g500, Result)
