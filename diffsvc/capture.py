@@ -73,6 +73,10 @@ class Capture:
         self._wakeup.set()
         if self._flusher:
             await self._flusher
+            rest = self.counters - self._flushed_counters  # what the last write itself counted
+            if rest:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._write,
+                                                                 [], rest)
         self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:

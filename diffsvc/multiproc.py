@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
+_FORWARDED = {signal.SIGTERM, signal.SIGINT}
 
 
 def _die_with_parent() -> None:
@@ -29,6 +30,11 @@ def _die_with_parent() -> None:
 
 
 def _child(target: Callable[[], None]) -> None:
+    # not the parent's forwarding handlers (signals are blocked across the fork, so none
+    # can reach them): a SIGTERM before the server sets its own handlers just ends the child
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     os.setpgrp()  # a Ctrl-C reaches the parent only; it forwards one SIGTERM
     _die_with_parent()
     target()
@@ -53,8 +59,12 @@ def run(processes: int, target: Callable[[], None]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for child in children:
-        child.start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+    try:
+        for child in children:
+            child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)  # a pending one is handled now
     from multiprocessing.connection import wait
 
     while any(child.is_alive() for child in children):
