@@ -241,10 +241,10 @@ async def _answer(request: web.Request, values: Mapping[str, Any]) -> web.Respon
     try:
         p = params_from(values)
     except ConfigError as exc:
-        return web.json_response({"error": str(exc), "key": exc.key}, status=400)
+        return web.json_response({"error": str(exc), "parameter": exc.key}, status=400)
     endpoint = values.get("endpoint") or None
     if endpoint is not None and not isinstance(endpoint, str):
-        return web.json_response({"error": "endpoint: expected a string", "key": "endpoint"},
+        return web.json_response({"error": "endpoint: expected a string", "parameter": "endpoint"},
                                  status=400)
     from .report import api
 
@@ -265,11 +265,11 @@ async def handle_post(request: web.Request) -> web.Response:
         payload = await request.json()
     except ValueError:
         return web.json_response({"error": "body: expected a JSON object (Flagger's webhook "
-                                           "payload)", "key": "body"}, status=400)
+                                           "payload)", "parameter": "body"}, status=400)
     metadata = payload.get("metadata") if isinstance(payload, dict) else None
     if not isinstance(payload, dict) or not isinstance(metadata, (dict, type(None))):
         return web.json_response({"error": "body: expected {\"name\", \"namespace\", \"phase\", "
-                                           "\"metadata\": {...}}", "key": "metadata"},
+                                           "\"metadata\": {...}}", "parameter": "metadata"},
                                  status=400)
     return await _answer(request, {**request.query, **(metadata or {})})
 

@@ -73,6 +73,14 @@ SCHEMAS: dict[str, Any] = {
             "diffs": {"type": "array", "items": {"type": "object", "properties": {
                 "path": {"type": "string"}, "location": {"type": "string"},
                 "kind": {"type": "string"}, "primary": {}, "candidate": {}}}}}}}},
+    "Gate": {"type": "object", "properties": {
+        "verdict": {"enum": ["pass", "fail", "inconclusive"]}, "reason": {"type": "string"},
+        "pairs": INT, "mismatches": INT, "errors": INT, "rate": NUM,
+        "wilson_upper": {"type": "number", "description": "upper bound of the mismatch rate "
+                                                          "at `confidence`"},
+        "window": {"type": "string"}, "max_mismatch_rate": NUM, "min_pairs": INT,
+        "confidence": NUM, "endpoint": {"type": ["string", "null"]},
+        "endpoints": {"type": "array", "items": {"type": "object"}}}},
     "Rule": {"type": "object", "properties": {
         "id": {"type": "string"}, "path": {"type": "string"},
         "endpoint": {"type": "string", "description": "endpoint name or * for all"},
@@ -137,6 +145,27 @@ def document() -> dict[str, Any]:
             "/rules/{id}": {"delete": {"summary": "remove an ignore rule", "parameters": [ID],
                                        "responses": {"200": {"description": "OK"},
                                                      "404": NOT_FOUND}}},
+            "/gate": {
+                "get": {"summary": "canary gate: pass (200), fail (412), inconclusive (425 unless "
+                                   "`inconclusive=pass|fail`); see docs/canary.md",
+                        "parameters": [
+                            {"name": n, "in": "query", "schema": sch} for n, sch in (
+                                ("endpoint", {"type": "string"}),
+                                ("window", {"type": "string", "example": "5m"}),
+                                ("max_mismatch_rate", NUM), ("min_pairs", INT),
+                                ("confidence", NUM),
+                                ("inconclusive", {"enum": ["hold", "pass", "fail"]}))],
+                        "responses": {"200": _ok("Gate", "pass"), "412": _ok("Gate", "fail"),
+                                      "425": _ok("Gate", "inconclusive"), "400": ERR}},
+                "post": {"summary": "the same, from Flagger's webhook payload (parameters in "
+                                    "`metadata`)",
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"type": "object", "properties": {
+                                 "name": {"type": "string"}, "namespace": {"type": "string"},
+                                 "phase": {"type": "string"},
+                                 "metadata": {"type": "object"}}}}}},
+                         "responses": {"200": _ok("Gate", "pass"), "412": _ok("Gate", "fail"),
+                                       "425": _ok("Gate", "inconclusive"), "400": ERR}}},
             "/openapi.json": {"get": {"summary": "this document",
                                       "responses": {"200": {"description": "OK"}}}},
         },

@@ -88,8 +88,8 @@ def test_gate_is_inconclusive_before_pairs_are_compared(serve, r, redis_url):
 def test_bad_parameters_get_400_naming_them(serve, r, redis_url, make_config):
     report = serve(server.build_app(make_config()))
     status, body = get(gate_url(report.url, max_mismatch_rate="lots"))
-    assert status == 400 and body["key"] == "max_mismatch_rate"
+    assert status == 400 and body["parameter"] == "max_mismatch_rate"
     status, body = get(report.url + "/api/v1/gate", b"not json")
-    assert status == 400 and body["key"] == "body"
+    assert status == 400 and body["parameter"] == "body"
     status, body = get(report.url + "/api/v1/gate", b'{"metadata": {"window": "-5m"}}')
-    assert status == 400 and body["key"] == "window"
+    assert status == 400 and body["parameter"] == "window"

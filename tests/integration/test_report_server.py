@@ -123,7 +123,10 @@ def test_openapi_document_lists_the_routes(demo_stack):
     status, doc = call(demo_stack.report.url, "/api/v1/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert {"/summary", "/endpoints/{name}", "/exchanges/{id}", "/rules", "/rules/{id}",
-            "/data"} <= set(doc["paths"])
+            "/data", "/gate"} <= set(doc["paths"])
+    served = {res.canonical.removeprefix("/api/v1") for res in demo_stack.report.app.router.resources()
+              if res.canonical.startswith("/api/v1/")}
+    assert served <= set(doc["paths"]), f"routes missing from the OpenAPI document: {served - set(doc['paths'])}"
 
 
 def test_token_protects_the_api_but_not_the_ui_files(serve, r, make_config):
