@@ -33,12 +33,21 @@ class DrainingWorker(SimpleWorker):
     process exits, and the unfinished batch is re-enqueued by another worker's sweep."""
 
     max_connection_wait_time = RECONNECT_WAIT
+    stop_asked = False  # rq sets _stop_requested only when busy; an idle worker just returns
+    _deadline: threading.Timer | None = None
 
     def request_stop(self, signum: Any, frame: Any) -> None:
-        timer = threading.Timer(DRAIN_TIMEOUT, os._exit, (1,))
-        timer.daemon = True
-        timer.start()
+        self.stop_asked = True
+        if self._deadline is None:
+            self._deadline = threading.Timer(DRAIN_TIMEOUT, os._exit, (1,))
+            self._deadline.daemon = True
+            self._deadline.start()
         super().request_stop(signum, frame)
+
+    def drained(self) -> None:
+        """The stop finished in time: no forced exit."""
+        if self._deadline is not None:
+            self._deadline.cancel()
 
 
 def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
@@ -64,7 +73,8 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
         finally:
             keeper.stop()
             connection.close()
-        if burst or worker._stop_requested:
+        if burst or worker.stop_asked or worker._stop_requested:
+            worker.drained()
             return worked
         # work() returned on its own: it lost Redis mid-job or met an unexpected error
         time.sleep(wait)

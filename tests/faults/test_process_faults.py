@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 import orjson
+import pytest
 from redis import Redis
 from rq.registry import StartedJobRegistry
 
@@ -174,6 +175,17 @@ def test_sigterm_lets_the_worker_finish_its_batch(r, make_config, processes, tmp
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
     assert pairs(r) == len(exchanges), "SIGTERM cut the batch short"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_an_idle_worker_cleanly(r, make_config, processes, tmp_path, workers):
+    """An idle worker stops at once with status 0; before, it started over and was ended by
+    the drain deadline's forced exit (status 1)."""
+    worker = spawn(make_config(workers=workers), tmp_path, "worker", log_name="worker")
+    processes.append(worker)
+    wait_for(lambda: r.scard("rq:workers") >= workers, what="the workers registering")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
 
 
 def test_sigterm_lets_the_gateway_answer_and_store_in_flight_requests(serve, r, make_config,
