@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "is above --max-mismatch-rate (for CI pipelines)")
     p.add_argument("--max-mismatch-rate", type=_rate, default=0.0, metavar="RATE",
                    help="with --gate: the highest mismatch rate that passes (default: 0)")
-    command("up", _up, "run gateway and workers (and an embedded Redis if none is set)")
+    command("up", _up, "run gateway, workers and report server (and an embedded Redis if none is set)")
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
                    help="how long to send traffic (default: 30)")
