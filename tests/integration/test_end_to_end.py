@@ -7,9 +7,10 @@ import urllib.request
 
 from aiohttp import web
 
-from diffsvc import config, gateway, store
+from diffsvc import config, gateway
 from diffsvc.report import data
 from tests.conftest import run_worker_burst
+from tests.integration.demo_helpers import wait_captured
 
 
 def upstream_app(email_domain: str) -> web.Application:
@@ -21,15 +22,6 @@ def upstream_app(email_domain: str) -> web.Application:
     app = web.Application()
     app.router.add_get("/api/users/{id}", user)
     return app
-
-
-def wait_captured(r, n: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if store.gateway_counters(r).get("captured", 0) >= n:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"fewer than {n} exchanges captured: {store.gateway_counters(r)}")
 
 
 def test_changed_field_is_reported_with_its_path(serve, r, redis_url):
