@@ -105,14 +105,20 @@ class Keeper(threading.Thread):
 
     def run(self) -> None:
         since_sweep = SWEEP_INTERVAL
+        away = False  # log the transitions of Redis, not every failed beat
         while True:
             try:
                 beat(self.r, self.worker_name)
                 if since_sweep >= SWEEP_INTERVAL:
                     since_sweep = 0.0
                     recover(self.r)
-            except RedisError:
-                pass  # Redis is away: the worker reconnects, we beat again when it is back
+                if away:
+                    away = False
+                    log.warning("recovery: Redis is back; liveness beats resume")
+            except RedisError as exc:
+                if not away:  # the worker reconnects by itself; we beat again when it is back
+                    away = True
+                    log.warning("recovery: cannot reach Redis (%s); liveness beats paused", exc)
             except Exception:
                 log.exception("recovery sweep failed")
             if self._stop_event.wait(BEAT_INTERVAL):
