@@ -50,6 +50,27 @@ def _client_response(reply: Reply, method: str = "GET") -> web.Response:
     return web.Response(status=reply.status, headers=headers, body=None if head else reply.body)
 
 
+async def call_primary(app: web.Application, req: Request, headers: CIMultiDict[str],
+                       max_body: int, streamed: AsyncIterator[bytes] | None = None) -> Reply:
+    """Primary's reply, counted: its latency, or `primary_errors` and a warning. A streamed
+    body or an https primary goes through aiohttp; the rest through the lean keep-alive pool
+    (diffsvc.fastclient): a third of aiohttp's CPU per call. Used by target mode too."""
+    cfg, counters = app[CONFIG], app[COUNTERS]
+    assert cfg.primary is not None
+    if streamed is not None or not cfg.primary.startswith("http://"):
+        primary = await upstream.call(app[SESSION], cfg.primary, req, headers,
+                                      cfg.primary_timeout, max_body, streamed)
+    else:
+        primary = await app[SHADOWER].client.call(cfg.primary, req, headers.items(),
+                                                  cfg.primary_timeout, max_body)
+    if primary.error:
+        counters["primary_errors"] += 1
+        log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
+    else:
+        counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
+    return primary
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     cfg, counters = app[CONFIG], app[COUNTERS]
@@ -61,18 +82,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
                   list(request.headers.items()), body)
     headers = upstream.forward_headers(req, request.remote, shadow=False)
-    if oversized or not cfg.primary.startswith("http://"):  # streamed body, https: aiohttp
-        primary = await upstream.call(app[SESSION], cfg.primary, req, headers,
-                                      cfg.primary_timeout, 2**62,
-                                      ingress.streamed(body, request) if oversized else None)
-    else:  # the lean keep-alive pool (diffsvc.fastclient): a third of aiohttp's CPU per call
-        primary = await app[SHADOWER].client.call(cfg.primary, req, headers.items(),
-                                                  cfg.primary_timeout, 2**62)
+    primary = await call_primary(app, req, headers, 2**62,
+                                 ingress.streamed(body, request) if oversized else None)
     if primary.error:
-        counters["primary_errors"] += 1
-        log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
         return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
-    counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
     reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req, app[TRAFFIC])
     if reason is None:
         req.headers = ingress.clean_headers(req.headers)
@@ -113,6 +126,12 @@ def build_app(cfg: Config) -> web.Application:
         if getattr(cfg, name) == cfg.primary:
             raise ConfigError(name, "must differ from primary: shadow requests are never sent "
                                     "to primary", getattr(cfg, name))
+    return new_app(cfg, handle)
+
+
+def new_app(cfg: Config, handler: ingress.Handler) -> web.Application:
+    """The application of both modes: header and body limits, the ingress guard, config,
+    counters, traffic control and the shared resources; `handler` serves every path."""
     limits = {"max_line_size": cfg.max_header_size, "max_field_size": cfg.max_header_size}
     app = web.Application(client_max_size=max(cfg.max_body, cfg.mirror_max_body + 1),
                           middlewares=[ingress.guard(COUNTERS)], handler_args=limits)
@@ -120,7 +139,7 @@ def build_app(cfg: Config) -> web.Application:
     app[COUNTERS] = Counter()
     app[TRAFFIC] = TrafficControl(cfg)
     app.cleanup_ctx.append(_resources)
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", handler)
     return app
 
 

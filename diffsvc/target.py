@@ -9,8 +9,6 @@ candidate (and secondary), and the exchange is captured like the inline gateway'
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -18,14 +16,9 @@ from aiohttp import web
 from . import gateway, ingress, upstream
 from .config import Config
 from .errors import ConfigError
-from .models import Headers, Reply, Request
-from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
-from .traffic import TrafficControl
-
-log = logging.getLogger("diffsvc.target")
+from .models import Headers, Request
 
 SHADOW_SUFFIX = "-shadow"
-_PRIMARY_LATENCY = LATENCY_FIELDS["primary"]
 
 
 def strip_shadow_host(host: str) -> str:
@@ -60,24 +53,11 @@ class Forwarder:
         task.add_done_callback(self.tasks.discard)
 
     async def _run(self, req: Request, client_ip: str | None) -> None:
-        cfg, counters = self.app[gateway.CONFIG], self.app[gateway.COUNTERS]
-        shadower = self.app[gateway.SHADOWER]
-        assert cfg.primary is not None
         headers = upstream.forward_headers(req, client_ip, shadow=False)
-        primary: Reply
-        if cfg.primary.startswith("http://"):
-            primary = await shadower.client.call(cfg.primary, req, headers.items(),
-                                                 cfg.primary_timeout, cfg.max_body)
-        else:
-            primary = await upstream.call(self.app[gateway.SESSION], cfg.primary, req, headers,
-                                          cfg.primary_timeout, cfg.max_body)
-        if primary.error:
-            counters["primary_errors"] += 1
-            log.warning("primary build failed for %s %s: %s", req.method, req.path, primary.error)
-            return
-        counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
-        counters["mirrored"] += 1
-        shadower.submit(req, primary, client_ip)
+        primary = await gateway.call_primary(self.app, req, headers, self.app[gateway.CONFIG].max_body)
+        if not primary.error:
+            self.app[gateway.COUNTERS]["mirrored"] += 1
+            self.app[gateway.SHADOWER].submit(req, primary, client_ip)
 
     async def drain(self, timeout: float) -> None:
         if not self.tasks:
@@ -126,13 +106,6 @@ def build_app(cfg: Config) -> web.Application:
         if getattr(cfg, name) == cfg.primary:
             raise ConfigError(name, "must differ from primary (the primary-build instance)",
                               getattr(cfg, name))
-    limits = {"max_line_size": cfg.max_header_size, "max_field_size": cfg.max_header_size}
-    app = web.Application(client_max_size=max(cfg.max_body, cfg.mirror_max_body + 1),
-                          middlewares=[ingress.guard(gateway.COUNTERS)], handler_args=limits)
-    app[gateway.CONFIG] = cfg
-    app[gateway.COUNTERS] = Counter()
-    app[gateway.TRAFFIC] = TrafficControl(cfg)
-    app.cleanup_ctx.append(gateway._resources)
+    app = gateway.new_app(cfg, handle)
     app.cleanup_ctx.append(_forwarder)
-    app.router.add_route("*", "/{tail:.*}", handle)
     return app
