@@ -173,7 +173,7 @@ def window_counts(r: Redis, minutes: int, now_minute: int | None = None,
     """Summed per-minute buckets of the last `minutes` minutes (the current one included)."""
     now = store.now_minute() if now_minute is None else now_minute
     if endpoints is None:
-        endpoints = sorted(n.decode() for n in r.smembers(keys.ENDPOINTS))  # type: ignore[union-attr]
+        endpoints = store.endpoint_names(r)
     span = range(now - minutes + 1, now + 1)
     with r.pipeline(transaction=False) as pipe:
         for name in endpoints:

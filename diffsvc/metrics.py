@@ -23,7 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 
-from . import jobqueue, keys, promhist
+from . import jobqueue, keys, promhist, store
 
 # The classic text format every Prometheus 2.x parses (what generate_latest writes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -60,7 +60,7 @@ def _ints(mapping: Mapping[Any, Any]) -> dict[str, int]:
 
 
 def read_snapshot(r: Redis) -> Snapshot:
-    names = sorted(n.decode() for n in r.smembers(keys.ENDPOINTS))  # type: ignore[union-attr]
+    names = store.endpoint_names(r)
     with r.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.hgetall(keys.totals(name))
