@@ -22,9 +22,9 @@ def endpoint_entry(name: str, stats: dict[str, Any], top: int = TOP_FIELDS) -> d
         "matches": stats["matches"],
         "mismatches": stats["mismatches"],
         "errors": stats["errors"],
-        "mismatch_rate": round(stats["mismatches"] / compared, 6) if compared else 0.0,
-        "fields": [{"path": path, "mismatches": n,
-                    "rate": round(n / compared, 6) if compared else 0.0} for path, n in fields],
+        "mismatch_rate": quality.rate(stats["mismatches"], compared),
+        "fields": [{"path": path, "mismatches": n, "rate": quality.rate(n, compared)}
+                   for path, n in fields],
     }
 
 

@@ -20,7 +20,8 @@ GROUPS_SHOWN = 10
 SUSPECT_SAMPLES = 20
 
 
-def _rate(n: int, of: int) -> float:
+def rate(n: int, of: int) -> float:
+    """n / of as the report shows rates (6 decimals; 0.0 when there is nothing to divide)."""
     return round(n / of, 6) if of else 0.0
 
 
@@ -47,14 +48,14 @@ def annotate(r: Redis, entries: list[dict[str, Any]], stats: dict[str, dict[str,
                          regression=row.get("regression", True))
             entry["fields"].sort(key=lambda f: (not f["regression"], -f["mismatches"], f["path"]))
         entry["raw"] = {"matches": s["matches"], "mismatches": raw,
-                        "mismatch_rate": _rate(raw, compared)}
+                        "mismatch_rate": rate(raw, compared)}
         entry["noise"] = {"pairs": q["noise_pairs"], "mismatches": q["noise_mismatches"],
-                          "mismatch_rate": _rate(q["noise_mismatches"], q["noise_pairs"]),
+                          "mismatch_rate": rate(q["noise_mismatches"], q["noise_pairs"]),
                           "margins": {"min_relative": margins.min_relative,
                                       "min_absolute": margins.min_absolute}}
         entry["matches"] = s["matches"] + raw - effective
         entry["mismatches"] = effective
-        entry["mismatch_rate"] = _rate(effective, compared)
+        entry["mismatch_rate"] = rate(effective, compared)
         entry["suppressed_as_noise"] = raw - effective
         entry["groups"] = _groups(r, name, sigs, q["groups"], regressions, bool(q["noise_pairs"]))
         if suspects:

@@ -14,6 +14,7 @@ from redis import Redis
 from .. import latency, store
 from ..config import parse_duration
 from ..errors import ConfigError
+from .quality import rate
 
 DEFAULT_WINDOW = 3600.0
 MAX_WINDOW = 2 * 86400.0
@@ -68,11 +69,6 @@ def parse_window(query: dict[str, str], now: float | None = None) -> Window:
     return Window(since, until)
 
 
-def _rate(mismatches: int, matches: int) -> float:
-    compared = mismatches + matches
-    return round(mismatches / compared, 6) if compared else 0.0
-
-
 def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[float | None]:
     """The mismatch rate over the window in at most `points` steps (None: no traffic)."""
     size = max(1, math.ceil(len(buckets) / points))
@@ -81,7 +77,7 @@ def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[flo
         chunk = buckets[i:i + size]
         mm = sum(b.get("mismatches", 0) for b in chunk)
         ok = sum(b.get("matches", 0) for b in chunk)
-        out.append(_rate(mm, ok) if mm + ok else None)
+        out.append(rate(mm, mm + ok) if mm + ok else None)
     return out
 
 
@@ -96,11 +92,11 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]], histograms: list[
     merged = latency.merge(histograms)
     entry: dict[str, Any] = {"endpoint": name}
     entry.update({k: totals.get(k, 0) for k in COUNTERS})
-    entry["mismatch_rate"] = _rate(entry["mismatches"], entry["matches"])
+    entry["mismatch_rate"] = rate(entry["mismatches"], entry["mismatches"] + entry["matches"])
     q = quality or {}
     entry["noise"] = q.get("noise_mismatches", 0)
     entry["noise_pairs"] = q.get("noise_pairs", 0)
-    entry["noise_rate"] = _rate(entry["noise"], entry["noise_pairs"] - entry["noise"])
+    entry["noise_rate"] = rate(entry["noise"], entry["noise_pairs"])
     entry["latency_ms"] = {
         side: {"p50": latency.percentile(merged[key], 0.5),
                "p99": latency.percentile(merged[key], 0.99)}
@@ -117,5 +113,5 @@ def build(r: Redis, window: Window) -> dict[str, Any]:
     entries = [endpoint_summary(n, *buckets[n], quality[n]) for n in names]
     entries.sort(key=lambda e: (-e["mismatch_rate"], -e["pairs"], e["endpoint"]))
     totals: dict[str, Any] = {k: sum(e[k] for e in entries) for k in (*COUNTERS, "noise")}
-    totals["mismatch_rate"] = _rate(totals["mismatches"], totals["matches"])
+    totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])
     return {"window": window.to_dict(), "totals": totals, "endpoints": entries}
