@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from redis import Redis
 
-from diffsvc import config
+from diffsvc import config, keys, store
 from diffsvc.config import Config
+from diffsvc.models import Exchange
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,10 +137,14 @@ def raw_request(url: str, data: bytes, timeout: float = 10) -> bytes:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def stored_ids(r: Redis) -> set[str]:
+    """The ids of every exchange stored in Redis."""
+    prefix = keys.exchange("")
+    return {k.decode()[len(prefix):] for k in r.scan_iter(match=keys.exchange("*"), count=1000)}
+
+
+def stored_exchanges(r: Redis) -> list[Exchange]:
+    return [ex for ex in store.load_exchanges(r, sorted(stored_ids(r))) if ex is not None]
 
 
 def spawn(cfg: Config, tmp_path: Path, *args: str, log_name: str = "proc") -> subprocess.Popen[bytes]:

@@ -14,8 +14,7 @@ from aiohttp import web
 
 from diffsvc import gateway, store
 from tests.conftest import run_worker_burst
-from tests.faults.conftest import get, primary_app, raw_request, wait_for
-from tests.faults.test_shadow_faults import stored_exchanges
+from tests.faults.conftest import get, primary_app, raw_request, stored_exchanges, wait_for
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ started again; a worker SIGKILLed mid-batch; SIGTERM to a worker and to the gate
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -12,24 +11,20 @@ from collections import Counter
 import orjson
 import pytest
 from redis import Redis
+from rq import Worker
 from rq.registry import StartedJobRegistry
 
 from diffsvc import gateway, jobqueue, keys, store
-from diffsvc.embedded import EmbeddedRedis
+from diffsvc.embedded import EmbeddedRedis, free_port
 from diffsvc.models import Exchange, Reply, Request
 from tests.conftest import run_worker_burst
-from tests.faults.conftest import free_port, get, primary_app, spawn, wait_for
+from tests.faults.conftest import get, primary_app, spawn, stored_exchanges, stored_ids, wait_for
 
 JSON = [("Content-Type", "application/json")]
 
 
 def pairs(r: Redis) -> int:
     return sum(s["pairs"] for s in store.endpoint_stats(r).values())
-
-
-def stored_ids(r: Redis) -> set[str]:
-    prefix = keys.exchange("")
-    return {k.decode()[len(prefix):] for k in r.scan_iter(match=prefix + "*", count=1000)}
 
 
 def slow_exchanges(n: int) -> list[Exchange]:
@@ -76,8 +71,7 @@ class Load(threading.Thread):
 
 
 def test_redis_down_at_start_dying_under_load_and_back(serve, make_config, processes, tmp_path):
-    port = free_port()
-    redis = EmbeddedRedis(port)
+    redis = EmbeddedRedis()  # not started yet: Redis is down at start
     url = redis.url
     prod, cand = serve(primary_app()), serve(primary_app())
     cfg = make_config(redis_url=url, primary=prod.url, candidate=cand.url)
@@ -183,7 +177,7 @@ def test_sigterm_stops_an_idle_worker_cleanly(r, make_config, processes, tmp_pat
     the drain deadline's forced exit (status 1)."""
     worker = spawn(make_config(workers=workers), tmp_path, "worker", log_name="worker")
     processes.append(worker)
-    wait_for(lambda: r.scard("rq:workers") >= workers, what="the workers registering")
+    wait_for(lambda: Worker.count(connection=r) >= workers, what="the workers registering")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
 
@@ -212,10 +206,9 @@ def test_sigterm_lets_the_gateway_answer_and_store_in_flight_requests(serve, r, 
         t.join(30)
     assert results == [200] * 8
     assert proc.wait(30) == 0
-    got = {Exchange.from_bytes(r.get(keys.exchange(i))).request.path
-           for i in stored_ids(r)}
+    got = {ex.request.path for ex in stored_exchanges(r)}
     assert {f"/api/t/{i}" for i in range(8)} <= got
-    run_worker_burst(dataclasses.replace(cfg))
+    run_worker_burst(cfg)
     assert pairs(r) == len(got)
 
 

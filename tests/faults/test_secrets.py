@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import gateway, store
+from diffsvc import gateway, keys, store
 from diffsvc.models import Exchange
 from tests.conftest import run_worker_burst
 from tests.faults.conftest import get, wait_for
@@ -130,7 +130,7 @@ def test_no_secret_is_stored_anywhere(serve, r, make_config, caplog) -> None:
     logged = {name for name, secret in SECRETS.items() if secret in caplog.text}
     assert logged == set(), f"secrets in the logs: {sorted(logged)}"
     # what is stored expires (retention): every exchange and comparison has a TTL
-    for pattern in ("diffsvc:x:*", "diffsvc:c:*"):
+    for pattern in (keys.exchange("*"), keys.comparison("*")):
         ttls = [r.ttl(k) for k in r.scan_iter(match=pattern)]
         assert ttls and all(0 < t <= cfg.retention for t in ttls), (pattern, ttls[:5])
 
@@ -141,7 +141,7 @@ def test_the_search_finds_secrets_when_redaction_is_off(r) -> None:
 
     ex = Exchange(Request("GET", "/"), Reply(200, [], orjson.dumps({"t": SECRETS["bearer"]})),
                   Reply(200, [], gzip.compress(SECRETS["ssn"].encode())))
-    r.set("diffsvc:x:probe", ex.to_bytes())
+    r.set(keys.exchange("probe"), ex.to_bytes())
     blobs = everything_stored(r)
     assert any(n in b for b in blobs for n in needles(SECRETS["bearer"]))
     assert any(n in b for b in blobs for n in needles(SECRETS["ssn"]))

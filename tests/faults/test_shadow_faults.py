@@ -12,12 +12,11 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from redis import Redis
 
 from diffsvc import gateway, store
-from diffsvc.models import Exchange
+from diffsvc.embedded import free_port
 from tests.conftest import run_worker_burst
-from tests.faults.conftest import free_port, get, primary_app, read_head, wait_for
+from tests.faults.conftest import get, primary_app, read_head, stored_exchanges, wait_for
 
 N = 12
 MAX_BODY = 64 * 1024
@@ -74,15 +73,6 @@ FAULTS: dict[str, Callable[[socket.socket], None] | None] = {
     "refusing": None, "hanging": hang, "slow": slow, "reset_mid_body": reset_mid_body,
     "garbage": garbage, "huge_body": huge_body, "gzip_bomb": gzip_bomb,
 }
-
-
-def stored_exchanges(r: Redis) -> list[Exchange]:
-    out = []
-    for key in r.scan_iter(match="diffsvc:x:*", count=1000):
-        raw = r.get(key)
-        if raw:
-            out.append(Exchange.from_bytes(raw))  # type: ignore[arg-type]
-    return out
 
 
 # every fault on the candidate; on the secondary, those that take no waiting (same code path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import store
+from diffsvc import keys, store
 from diffsvc.embedded import free_port
 from diffsvc.stack import wait_listening
 
@@ -66,6 +66,6 @@ def test_processes_share_the_port_and_all_exchanges_are_stored(serve, redis_url:
     for child in children:
         assert not Path(f"/proc/{child}").exists() or "zombie" in Path(
             f"/proc/{child}/status").read_text().lower()
-    assert len(list(r.scan_iter(match="diffsvc:x:*"))) == 40  # both wrote what they buffered
+    assert len(list(r.scan_iter(match=keys.exchange("*")))) == 40  # both wrote what they buffered
     counters = store.gateway_counters(r)
     assert (counters.get("requests"), counters.get("captured")) == (40, 40)
