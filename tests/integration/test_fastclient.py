@@ -120,44 +120,53 @@ def test_timeout_refused_and_bad_header_are_errors(serve) -> None:
     assert https.error and "only http://" in https.error
 
 
-async def _raw_server(answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                       Awaitable[None]]) -> tuple[asyncio.Server, str]:
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def _raw_server(answer: Answer, port: int = 0) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(answer, "127.0.0.1", port)
     port = server.sockets[0].getsockname()[1]
     return server, f"http://127.0.0.1:{port}"
 
 
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    return await reader.readuntil(b"\r\n\r\n")
+def _answering(response: bytes) -> Answer:
+    """A raw server's handler: reads one request head, sends `response` as it is, closes."""
 
-
-def test_body_delimited_by_close_and_1xx_interim_responses() -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nX-A: b\r\n\r\nuntil close")
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(response)
         await writer.drain()
         writer.close()
 
+    return answer
+
+
+def _call_raw(response: bytes) -> Reply:
+    """One call to a raw server that answers `response`."""
+
     async def go() -> Reply:
-        server, url = await _raw_server(answer)
+        server, url = await _raw_server(_answering(response))
         async with server:
             return await Client().call(url, _get(), [], 5, 10**6)
 
-    reply = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_body_delimited_by_close_and_1xx_interim_responses() -> None:
+    reply = _call_raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nX-A: b\r\n\r\nuntil close")
     assert (reply.status, reply.body, reply.headers, reply.error) == (
         200, b"until close", [("X-A", "b")], None)
 
 
 def test_a_kept_alive_connection_closed_by_the_upstream_is_not_reused() -> None:
     connections = 0
+    ok = _answering(OK)  # answers one request, then closes without saying so
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
-        await _read_request(reader)  # answers one request, then closes without saying so
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()
+        await ok(reader, writer)
 
     async def go() -> list[Reply]:
         server, url = await _raw_server(answer)
@@ -176,18 +185,7 @@ def test_a_kept_alive_connection_closed_by_the_upstream_is_not_reused() -> None:
 
 
 def test_malformed_answer_is_an_error() -> None:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    async def go() -> Reply:
-        server, url = await _raw_server(answer)
-        async with server:
-            return await Client().call(url, _get(), [], 5, 10**6)
-
-    reply = asyncio.run(go())
+    reply = _call_raw(b"SSH-2.0-OpenSSH\r\n\r\n")
     assert reply.error and reply.error.startswith("ProtocolError: bad status line")
 
 
@@ -202,7 +200,7 @@ def test_connect_backoff_fails_fast_then_retries(serve) -> None:
         first = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
         during = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
         no_backoff = await client.call(url, _get(), [], 2, 10**6)
-        served = await _raw_server_on(port)
+        served, _ = await _raw_server(_answering(OK), port)
         try:
             still_down = await client.call(url, _get(), [], 2, 10**6, backoff=1.0)
             await asyncio.sleep(1.05)
@@ -218,12 +216,3 @@ def test_connect_backoff_fails_fast_then_retries(serve) -> None:
     assert still_down.error and "retried after" in still_down.error  # within the backoff
     assert (after.error, after.body) == (None, b"ok")
 
-
-async def _raw_server_on(port: int) -> asyncio.Server:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-    return await asyncio.start_server(answer, "127.0.0.1", port)
