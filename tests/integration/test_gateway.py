@@ -251,7 +251,13 @@ def test_post_is_mirrored_with_allow_side_effects(serve, upstreams, make_config,
     assert headers["X-Diffsvc-Shadow"] == "1"
 
 
-def _error_verdicts(r: Redis, cfg: Config, n: int, gw: ServedApp) -> dict[str, Any]:
+def _error_verdicts(r: Redis, cfg: Config, n: int, gw: ServedApp, prod: ServedApp) -> dict[str, Any]:
+    """n requests through the gateway, each answered exactly as primary answers directly;
+    then the report entry of the one endpoint once they are compared."""
+    direct = fetch(prod.url, "/api/users/5")
+    for _ in range(n):
+        status, _, body = fetch(gw.url, "/api/users/5")
+        assert (status, body) == (direct[0], direct[2])
     wait_until(lambda: counters(gw).get("captured", 0) >= n, f"{n} captured exchanges")
     run_worker_burst(cfg)
     [entry] = data.build(r)["endpoints"]
@@ -262,11 +268,7 @@ def test_dead_candidate_changes_nothing_for_the_client(serve, upstreams, make_co
     prod, _ = upstreams()
     cfg = make_config(primary=prod.url, candidate=f"http://127.0.0.1:{free_port()}")
     gw = gateway_for(serve, cfg)
-    direct = fetch(prod.url, "/api/users/5")
-    for _ in range(5):
-        status, _, body = fetch(gw.url, "/api/users/5")
-        assert (status, body) == (direct[0], direct[2])
-    entry = _error_verdicts(r, cfg, 5, gw)
+    entry = _error_verdicts(r, cfg, 5, gw, prod)
     assert (entry["endpoint"], entry["pairs"], entry["errors"], entry["mismatches"]) == \
         ("GET /api/users/{id}", 5, 5, 0)
     assert counters(gw)["shadow_error"] == 5
@@ -277,11 +279,7 @@ def test_hanging_candidate_changes_nothing_for_the_client(serve, upstreams, make
     prod, cand = upstreams(hold_candidate=True)  # the candidate never answers
     cfg = make_config(primary=prod.url, candidate=cand.url, shadow_timeout=0.3)
     gw = gateway_for(serve, cfg)
-    direct = fetch(prod.url, "/api/users/5")
-    for _ in range(3):
-        status, _, body = fetch(gw.url, "/api/users/5")
-        assert (status, body) == (direct[0], direct[2])
-    entry = _error_verdicts(r, cfg, 3, gw)
+    entry = _error_verdicts(r, cfg, 3, gw, prod)
     assert (entry["pairs"], entry["errors"], entry["matches"]) == (3, 3, 0)
     assert len(cand.app[SEEN].requests) == 3
 
