@@ -19,7 +19,7 @@ from .. import normalize, rulestore, store
 from ..config import Config
 from ..errors import ConfigError, DecodeError
 from ..models import Exchange, Reply, Request
-from . import data, openapi, summary
+from . import data, openapi, quality, summary
 
 PREFIX = "/api/v1"
 CONFIG = web.AppKey("config", Config)
@@ -64,50 +64,45 @@ async def get_summary(request: web.Request) -> web.Response:
     return json_response(await _run(request, summary.build, window))
 
 
-def _field_counts(f: dict[str, Any]) -> dict[str, Any]:
-    """A field entry with raw / noise / effective, whatever the data layer provides."""
-    raw = f.get("raw", f.get("mismatches", 0))
-    out = dict(f)
-    out.update(raw=raw, noise=f.get("noise", 0),
-               effective=f.get("effective", raw if f.get("regression", True) else 0))
-    return out
+def _field(f: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
+    """A report field with raw / noise / effective counts (noise is measured only with a
+    secondary) and whether a UI rule ignores it now."""
+    raw = f["mismatches"]
+    return {**f, "raw": raw, "noise": f.get("noise", 0),
+            "effective": raw if f.get("regression", True) else 0, "ignored": f["path"] in ignored}
 
 
 def _group(g: dict[str, Any], raw_mismatches: int) -> dict[str, Any]:
-    out = dict(g)
-    out["paths"] = [s["path"] for s in g.get("signature", [])]
-    out["share"] = round(g.get("count", 0) / raw_mismatches, 6) if raw_mismatches else 0.0
-    out["sample"] = (g.get("samples") or [None])[0]
-    return out
+    return {**g, "paths": [s["path"] for s in g["signature"]],
+            "share": quality.rate(g["count"], raw_mismatches),
+            "sample": (g["samples"] or [None])[0]}
 
 
 def endpoint_detail(r: Redis, name: str, window: summary.Window) -> dict[str, Any] | None:
-    if name not in store.endpoint_names(r):
-        return None
     report = data.build(r, name, samples=SAMPLES)
-    entry: dict[str, Any] = (report["endpoints"][0] if report["endpoints"]
-                             else {"endpoint": name, "fields": []})
+    if not report["endpoints"]:
+        return None
+    entry = report["endpoints"][0]
     buckets, hists = store.minute_buckets(r, [name], window.minutes)[name]
     rules = [x.to_dict() for x in rulestore.list_rules(r) if x.endpoint in (name, rulestore.ALL)]
     ignored = {x["path"] for x in rules}
-    fields = [dict(_field_counts(f), ignored=f["path"] in ignored) for f in entry["fields"]]
-    ids = entry.get("samples", [])
+    ids = entry["samples"]
     samples = []
     for exchange_id, comparison in zip(ids, store.load_comparisons(r, ids), strict=True):
         if comparison is not None:
             samples.append({"id": exchange_id, "verdict": comparison.verdict,
                             "paths": comparison.paths, "compared_at": comparison.compared_at})
-    totals = {k: entry.get(k, 0) for k in ("pairs", "matches", "mismatches", "errors",
-                                            "mismatch_rate", "suppressed_as_noise")}
-    raw = entry.get("raw") or {"mismatches": entry.get("mismatches", 0)}
-    totals["raw_mismatches"] = raw["mismatches"]
-    quality = store.quality_stats(r, [name])[name]
+    totals = {k: entry[k] for k in ("pairs", "matches", "mismatches", "errors",
+                                     "mismatch_rate", "suppressed_as_noise")}
+    raw_mismatches = totals["raw_mismatches"] = entry["raw"]["mismatches"]
+    noise = entry["noise"]
+    noise_counts = {"noise_pairs": noise["pairs"], "noise_mismatches": noise["mismatches"]}
     return {"endpoint": name, "window": window.to_dict(),
-            "summary": summary.endpoint_summary(name, buckets, hists, quality),
-            "totals": totals, "noise": entry.get("noise"),
-            "fields": fields, "groups": [_group(g, raw["mismatches"]) for g in entry.get("groups", [])],
-            "suspected_noise": entry.get("suspected_noise", []),
-            "samples": samples, "rules": rules}
+            "summary": summary.endpoint_summary(name, buckets, hists, noise_counts),
+            "totals": totals, "noise": noise,
+            "fields": [_field(f, ignored) for f in entry["fields"]],
+            "groups": [_group(g, raw_mismatches) for g in entry["groups"]],
+            "suspected_noise": entry["suspected_noise"], "samples": samples, "rules": rules}
 
 
 async def get_endpoint(request: web.Request) -> web.Response:
