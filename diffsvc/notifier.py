@@ -129,11 +129,19 @@ class Notifier:
         return sent
 
     async def run(self) -> None:
+        failing = False
         while True:
             try:
                 await self.tick()
-            except Exception:  # a Redis outage must not end the loop
-                log.exception("notifier evaluation failed")
+            except Exception:  # a Redis outage must not end the loop; logged once per outage
+                if not failing:
+                    log.exception("notifier evaluation failed; retrying every %gs",
+                                  self.cfg.notify_interval)
+                failing = True
+            else:
+                if failing:
+                    log.warning("notifier evaluations work again")
+                failing = False
             await asyncio.sleep(self.cfg.notify_interval)
 
 
