@@ -23,11 +23,14 @@ EP = 'endpoint=~"$endpoint"'
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
-def _mismatch_ratio(window: str, sel: str = "") -> str:
+def _mismatch_ratio(window: str | None, sel: str = "") -> str:
+    """Mismatches / compared pairs (errors excluded) per endpoint: the rate over `window`, or
+    with None the counters since start (the figure of `diffsvc report`)."""
     braces = f"{{{sel}}}" if sel else ""
 
     def s(metric: str) -> str:
-        return f"sum by (endpoint) (rate({metric}{braces}[{window}]))"
+        series = f"{metric}{braces}"
+        return f"sum by (endpoint) ({f'rate({series}[{window}])' if window else series})"
 
     return (f"{s('diffsvc_mismatches_total')} / ({s('diffsvc_comparisons_total')} - "
             f"{s('diffsvc_errors_total')})")
@@ -57,10 +60,7 @@ def overview() -> dict[str, Any]:
                [_target(_mismatch_ratio(ri, EP), "{{endpoint}}")], "percentunit",
                description="Mismatching pairs / compared pairs (errors excluded), per endpoint."),
         _panel(2, "Mismatch rate since start", "bargauge", (16, 0, 8, 9),
-               [_target(f"sum by (endpoint) (diffsvc_mismatches_total{{{EP}}}) / "
-                        f"(sum by (endpoint) (diffsvc_comparisons_total{{{EP}}}) - "
-                        f"sum by (endpoint) (diffsvc_errors_total{{{EP}}}))",
-                        "{{endpoint}}", instant=True)], "percentunit",
+               [_target(_mismatch_ratio(None, EP), "{{endpoint}}", instant=True)], "percentunit",
                description="The same figure as `diffsvc report`."),
         _panel(3, "Top differing fields", "table", (0, 9, 12, 9),
                [_target(f"topk(10, sum by (endpoint, path) "
@@ -155,8 +155,7 @@ def prometheus_rules() -> dict[str, Any]:
     records = [
         {"record": "endpoint:diffsvc_mismatch_ratio:rate5m", "expr": _mismatch_ratio("5m")},
         {"record": "endpoint:diffsvc_mismatch_ratio:total",
-         "expr": "sum by (endpoint) (diffsvc_mismatches_total) / (sum by (endpoint) "
-                 "(diffsvc_comparisons_total) - sum by (endpoint) (diffsvc_errors_total))"},
+         "expr": _mismatch_ratio(None)},
         {"record": "diffsvc:shadow_drop_ratio:rate5m",
          "expr": "sum(rate(diffsvc_shadow_dropped_total[5m])) / "
                  "sum(rate(diffsvc_gateway_requests_total[5m]))"},
