@@ -20,6 +20,8 @@ DROP_THRESHOLD = 0.01          # share of mirrored requests dropped
 NO_COMPARISONS_FOR = "10m"
 
 EP = 'endpoint=~"$endpoint"'
+DROP_RATIO_5M = ("sum(rate(diffsvc_shadow_dropped_total[5m])) / "
+                 "sum(rate(diffsvc_gateway_requests_total[5m]))")
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
@@ -131,8 +133,7 @@ ALERTS: list[dict[str, Any]] = [
                 f"{MISMATCH_THRESHOLD:.0%} for {MISMATCH_FOR}"},
     {"uid": "diffsvc-shadow-drops", "alert": "DiffsvcShadowDropsHigh",
      "title": "diffsvc: shadow drop rate high",
-     "value": ("sum(rate(diffsvc_shadow_dropped_total[5m])) / "
-               "sum(rate(diffsvc_gateway_requests_total[5m]))"),
+     "value": DROP_RATIO_5M,
      "op": "gt", "threshold": DROP_THRESHOLD, "for": "10m", "severity": "warning",
      "summary": f"more than {DROP_THRESHOLD:.0%} of requests not mirrored (max_inflight "
                 "reached: the candidate is slow or down)"},
@@ -157,8 +158,7 @@ def prometheus_rules() -> dict[str, Any]:
         {"record": "endpoint:diffsvc_mismatch_ratio:total",
          "expr": _mismatch_ratio(None)},
         {"record": "diffsvc:shadow_drop_ratio:rate5m",
-         "expr": "sum(rate(diffsvc_shadow_dropped_total[5m])) / "
-                 "sum(rate(diffsvc_gateway_requests_total[5m]))"},
+         "expr": DROP_RATIO_5M},
     ]
     alerts = [{"alert": a["alert"], "expr": alert_expr(a), "for": a["for"],
                "labels": {"severity": a["severity"]},
