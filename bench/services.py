@@ -20,24 +20,30 @@ API_PATH = "/api/orders/1001"
 # hung: accepts the connection and the request, never answers
 CANDIDATES = ("fast", "slow", "dead", "hung")
 
-_UPSTREAMS = """
+_NGINX = """
 user root;
-worker_processes 1;
+worker_processes {workers};
 daemon off;
-pid {tmp}/upstreams.pid;
-error_log {tmp}/upstreams.err crit;
+pid {tmp}/{name}.pid;
+error_log {tmp}/{name}.err crit;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
   keepalive_requests 1000000;
+{http}
+}}
+"""
+
+_UPSTREAMS = """
   server {{
     listen 127.0.0.1:{primary} backlog=4096;
     listen 127.0.0.1:{candidate} backlog=4096;
     root {tmp}/www;
     location / {{ default_type application/json; try_files /order.json =404; }}
   }}
-}}
 """
+
+_MIRROR_PRIMARY = "  upstream primary {{ server 127.0.0.1:{primary}; keepalive 64; }}\n"
 
 _MIRROR_SERVER = """
   upstream cand_{name} {{ server 127.0.0.1:{port}; keepalive 64; }}
@@ -62,20 +68,11 @@ _MIRROR_SERVER = """
   }}
 """
 
-_MIRROR = """
-user root;
-worker_processes {workers};
-daemon off;
-pid {tmp}/mirror.pid;
-error_log {tmp}/mirror.err crit;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  upstream primary {{ server 127.0.0.1:{primary}; keepalive 64; }}
-{servers}
-}}
-"""
+
+def _nginx_conf(path: Path, workers: int, http: str) -> Path:
+    """Write an nginx config named after `path`'s stem (its pid and error log beside it)."""
+    path.write_text(_NGINX.format(tmp=path.parent, name=path.stem, workers=workers, http=http))
+    return path
 
 
 class Services:
@@ -86,12 +83,12 @@ class Services:
         self.body = body
         self.processes = processes
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.primary, self.fast, self.slow, self.dead, self.hung = (free_port() for _ in range(5))
-        self.mirror = {name: free_port() for name in CANDIDATES}
+        self.primary = free_port()
+        self.candidates = {name: free_port() for name in CANDIDATES}  # their ports
+        self.mirror = {name: free_port() for name in CANDIDATES}  # nginx mirror to each
 
     def candidate(self, name: str) -> str:
-        port = {"fast": self.fast, "slow": self.slow, "dead": self.dead, "hung": self.hung}[name]
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{self.candidates[name]}"
 
     def spawn(self, args: list[str], stderr: int | None = subprocess.DEVNULL
               ) -> subprocess.Popen[bytes]:
@@ -103,24 +100,20 @@ class Services:
     def __enter__(self) -> Services:
         (self.tmp / "www").mkdir(parents=True, exist_ok=True)
         (self.tmp / "www" / "order.json").write_bytes(self.body)
-        up = self.tmp / "upstreams.conf"
-        up.write_text(_UPSTREAMS.format(tmp=self.tmp, primary=self.primary, candidate=self.fast))
-        servers = "".join(_MIRROR_SERVER.format(name=n, port=p, listen=self.mirror[n])
-                          for n, p in (("fast", self.fast), ("slow", self.slow),
-                                       ("dead", self.dead), ("hung", self.hung)))
-        mirror = self.tmp / "mirror.conf"
-        mirror.write_text(_MIRROR.format(tmp=self.tmp, workers=self.processes,
-                                         primary=self.primary, servers=servers))
+        ports = self.candidates
+        up = _nginx_conf(self.tmp / "upstreams.conf", 1, _UPSTREAMS.format(
+            tmp=self.tmp, primary=self.primary, candidate=ports["fast"]))
+        mirror = _nginx_conf(self.tmp / "mirror.conf", self.processes, _MIRROR_PRIMARY.format(
+            primary=self.primary) + "".join(_MIRROR_SERVER.format(
+                name=n, port=ports[n], listen=self.mirror[n]) for n in CANDIDATES))
         p = self.spawn(["nginx", "-p", str(self.tmp), "-c", str(up)])
         wait_listening(f"127.0.0.1:{self.primary}", p)
         p = self.spawn(["nginx", "-p", str(self.tmp), "-c", str(mirror)])
         wait_listening(f"127.0.0.1:{self.mirror['fast']}", p)
-        p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(self.slow),
-                        str(self.tmp / "www" / "order.json"), "0.05"])
-        wait_listening(f"127.0.0.1:{self.slow}", p)
-        p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(self.hung),
-                        str(self.tmp / "www" / "order.json"), "-1"])
-        wait_listening(f"127.0.0.1:{self.hung}", p)
+        for name, delay in (("slow", "0.05"), ("hung", "-1")):
+            p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(ports[name]),
+                            str(self.tmp / "www" / "order.json"), delay])
+            wait_listening(f"127.0.0.1:{ports[name]}", p)
         return self
 
     def gateway(self, candidate: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -156,15 +149,15 @@ class Services:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """Resident memory of pid and its children (the gateway's --processes copies), in MB:
-    (the total, the largest single process)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            children = (task / "children").read_text().split()
-            pids += [int(c) for c in children]
+    """Resident memory of pid and its descendants (the gateway's --processes copies, a
+    worker's forks), in MB: (the total, the largest single process)."""
     sizes = []
-    for p in pids:
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
