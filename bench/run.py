@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from diffsvc import config, keys, store
+from diffsvc import config, jobqueue, keys, store
 from diffsvc.embedded import EmbeddedRedis, free_port
 
 from . import pairs, workers_bench
@@ -77,7 +77,7 @@ def wait_drained(redis_url: str, timeout: float) -> None:
     r = store.connect(redis_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if r.llen(f"rq:queue:{keys.QUEUE_NAME}") == 0:
+        if jobqueue.depth(r) == 0:
             time.sleep(0.5)  # the last job finishes
             return
         time.sleep(0.2)
