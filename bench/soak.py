@@ -28,6 +28,8 @@ from diffsvc import config, jobqueue, store
 from diffsvc.embedded import EmbeddedRedis, free_port
 from diffsvc.stack import wait_listening
 
+from .services import rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,26 +50,6 @@ def serve(port: int, flavour: str) -> None:
     app = web.Application()
     app.router.add_get("/api/orders/{id}", order)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and its children (the worker parent forks one process per worker)."""
-    total = rss_mb(pid)
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return total + sum(tree_rss_mb(int(c)) for c in children)
 
 
 def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -146,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds = args.minutes * 60
     tmp = Path(tempfile.mkdtemp(prefix="diffsvc-soak-"))
-    with EmbeddedRedis() as redis_url:
-        assert (redis_pid := redis_pid_of(redis_url)) is not None
+    redis = EmbeddedRedis()
+    with redis as redis_url:
+        assert redis.process is not None
+        redis_pid = redis.process.pid
         p_port, c_port, g_port = free_port(), free_port(), free_port()
         cfg = config.load(overrides={
             "redis_url": redis_url, "primary": f"http://127.0.0.1:{p_port}",
@@ -166,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         stats: dict[str, Any] = {"sent": 0, "errors": 0, "flaps": 0}
 
         def memory() -> dict[str, float]:
-            return {"gateway_mb": round(rss_mb(gateway.pid), 1),
-                    "workers_mb": round(tree_rss_mb(worker.pid), 1),
-                    "redis_mb": round(rss_mb(redis_pid), 1)}
+            return {"gateway_mb": round(rss_mb(gateway.pid)[0], 1),
+                    "workers_mb": round(rss_mb(worker.pid)[0], 1),  # the worker's forks too
+                    "redis_mb": round(rss_mb(redis_pid)[0], 1)}
 
         series: list[dict[str, float]] = []
 
@@ -216,11 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     return 0
-
-
-def redis_pid_of(url: str) -> int | None:
-    info = store.connect(url).info("server")
-    return int(info["process_id"]) if "process_id" in info else None
 
 
 if __name__ == "__main__":
