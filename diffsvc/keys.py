@@ -63,7 +63,6 @@ NOISE_FIELDS = PREFIX + ":noise:{endpoint}"        # hash: JSONPath -> primary-v
 GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> mismatch count
 GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
 GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
-QUALITY_DONE = PREFIX + ":qd:{id}"                 # flag (TTL): noise/groups counted for exchange
 
 
 def noise_fields(endpoint: str) -> str:
@@ -80,10 +79,6 @@ def group_signatures(endpoint: str) -> str:
 
 def group_samples(endpoint: str, sig: str) -> str:
     return GROUP_SAMPLES.format(sig=sig, endpoint=endpoint)
-
-
-def quality_done(exchange_id: str) -> str:
-    return QUALITY_DONE.format(id=exchange_id)
 
 
 WORKER_ALIVE = PREFIX + ":alive:{name}"  # string host:pid, short TTL: the worker is running

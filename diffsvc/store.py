@@ -19,9 +19,16 @@ VERDICT_FIELD = {"match": "matches", "mismatch": "mismatches", "error": "errors"
 SAMPLES_KEPT = 50
 COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
 
-# KEYS: comparison, totals, fields, endpoints, samples, minute bucket, latency bucket
-# ARGV: comparison bytes, ttl, verdict field, endpoint, exchange id, samples kept,
-#       primary latency field, candidate latency field ('' = none), paths...
+# One call per comparison, atomic, counted at most once per exchange (the SET NX of the
+# comparison key): verdict counters, per-minute bucket and latency histogram, field counts,
+# samples, and — for diff quality — noise counts (primary vs secondary) and the group.
+# KEYS: comparison, totals, fields, endpoints, samples, minute bucket, latency bucket,
+#       noise fields, groups, group signatures, group samples
+# ARGV: 1 comparison bytes, 2 ttl, 3 verdict field, 4 endpoint, 5 exchange id,
+#       6 samples kept, 7 primary latency field, 8 candidate latency field ('' = none),
+#       9 has noise data (0/1), 10 noise mismatch (0/1), 11 signature id ('' = none),
+#       12 signature JSON, 13 samples kept per group, 14 number of paths N,
+#       15 .. 14+N differing paths, then the noise paths
 _RECORD = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
 redis.call('HINCRBY', KEYS[2], 'pairs', 1)
@@ -34,10 +41,23 @@ for i = 7, 8 do
   if ARGV[i] ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[i], 1) end
 end
 if ARGV[7] ~= '' or ARGV[8] ~= '' then redis.call('EXPIRE', KEYS[7], ARGV[2]) end
-for i = 9, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+local last_path = 14 + tonumber(ARGV[14])
+for i = 15, last_path do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
 if ARGV[3] == 'mismatches' then
   redis.call('LPUSH', KEYS[5], ARGV[5])
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
+end
+if ARGV[9] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'noise_pairs', 1)
+  if ARGV[10] == '1' then redis.call('HINCRBY', KEYS[2], 'noise_mismatches', 1) end
+  for i = last_path + 1, #ARGV do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
+end
+if ARGV[11] ~= '' then
+  redis.call('HINCRBY', KEYS[9], ARGV[11], 1)
+  redis.call('HSETNX', KEYS[10], ARGV[11], ARGV[12])
+  redis.call('LPUSH', KEYS[11], ARGV[5])
+  redis.call('LTRIM', KEYS[11], 0, tonumber(ARGV[13]) - 1)
+  redis.call('EXPIRE', KEYS[11], ARGV[2])
 end
 return 1
 """
@@ -101,22 +121,39 @@ def load_exchanges(r: Redis, ids: Sequence[str]) -> list[Exchange | None]:
 
 
 def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
-                       latencies: Mapping[str, tuple[float, float]] | None = None) -> int:
+                       latencies: Mapping[str, tuple[float, float]] | None = None,
+                       noise: Mapping[str, list[FieldDiff] | None] | None = None) -> int:
     """Store comparisons and count them, each exchange at most once. Returns how many counted.
-    `latencies` (exchange id -> primary ms, candidate ms) feeds the per-minute histograms."""
+    `latencies` (exchange id -> primary ms, candidate ms) feeds the per-minute histograms;
+    `noise` (exchange id -> primary-vs-secondary diffs, None without a usable secondary)
+    feeds the noise counts. A mismatch is also counted in its signature group."""
+    from . import groups
+
     script = r.register_script(_RECORD)
-    latencies = latencies or {}
+    latencies, noise = latencies or {}, noise or {}
     with r.pipeline(transaction=False) as pipe:
         for c in comparisons:
             minute = int(c.compared_at // 60)
             lat = latencies.get(c.exchange_id)
             lat_fields = (latency.field("p", lat[0]), latency.field("c", lat[1])) if lat else ("", "")
+            sig_id, sig_json = "", b""
+            if c.verdict == "mismatch":
+                sig = groups.signature(c.diffs)
+                sig_id, sig_json = groups.signature_id(sig), groups.signature_json(sig)
+            # noise is measured on compared pairs only: an error verdict has none
+            secondary = noise.get(c.exchange_id) if c.verdict != "error" else None
+            noise_paths = sorted({d.path for d in secondary}) if secondary else []
+            paths = c.paths
             script(
                 keys=[keys.comparison(c.exchange_id), keys.totals(c.endpoint),
                       keys.fields(c.endpoint), keys.ENDPOINTS, keys.samples(c.endpoint),
-                      keys.minute(c.endpoint, minute), keys.latency(c.endpoint, minute)],
+                      keys.minute(c.endpoint, minute), keys.latency(c.endpoint, minute),
+                      keys.noise_fields(c.endpoint), keys.groups(c.endpoint),
+                      keys.group_signatures(c.endpoint), keys.group_samples(c.endpoint, sig_id)],
                 args=[c.to_bytes(), int(ttl), VERDICT_FIELD[c.verdict], c.endpoint,
-                      c.exchange_id, SAMPLES_KEPT, *lat_fields, *c.paths],
+                      c.exchange_id, SAMPLES_KEPT, *lat_fields,
+                      0 if secondary is None else 1, 1 if secondary else 0, sig_id, sig_json,
+                      groups.SAMPLES_PER_GROUP, len(paths), *paths, *noise_paths],
                 client=pipe,
             )
         return sum(int(x) for x in pipe.execute())
@@ -227,54 +264,6 @@ def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
 
 
 # ---- diff quality: noise counts (primary vs secondary) and signature groups ----------------
-
-# KEYS: done flag, totals, noise fields, groups, group signatures, group samples
-# ARGV: ttl, has noise data (0/1), noise mismatch (0/1), signature id ('' = no mismatch),
-#       signature JSON, samples kept, exchange id, noise paths...
-_RECORD_QUALITY = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-if ARGV[2] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'noise_pairs', 1)
-  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], 'noise_mismatches', 1) end
-  for i = 8, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-end
-if ARGV[4] ~= '' then
-  redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-  redis.call('HSETNX', KEYS[5], ARGV[4], ARGV[5])
-  redis.call('LPUSH', KEYS[6], ARGV[7])
-  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[6]) - 1)
-  redis.call('EXPIRE', KEYS[6], ARGV[1])
-end
-return 1
-"""
-
-
-def record_quality(r: Redis, items: Iterable[tuple[Comparison, list[FieldDiff] | None]],
-                   ttl: float) -> int:
-    """Count, once per exchange, its noise (primary-vs-secondary diffs, None when there was no
-    usable secondary) and its mismatch signature group. Returns how many counted."""
-    from . import groups
-
-    script = r.register_script(_RECORD_QUALITY)
-    n = 0
-    with r.pipeline(transaction=False) as pipe:
-        for c, noise in items:
-            if c.verdict == "error":
-                continue
-            sig_id, sig_json = "", b""
-            if c.verdict == "mismatch":
-                sig = groups.signature(c.diffs)
-                sig_id, sig_json = groups.signature_id(sig), groups.signature_json(sig)
-            noise_paths = sorted({d.path for d in noise}) if noise else []
-            script(keys=[keys.quality_done(c.exchange_id), keys.totals(c.endpoint),
-                         keys.noise_fields(c.endpoint), keys.groups(c.endpoint),
-                         keys.group_signatures(c.endpoint), keys.group_samples(c.endpoint, sig_id)],
-                   args=[int(ttl), 0 if noise is None else 1, 1 if noise else 0, sig_id, sig_json,
-                         groups.SAMPLES_PER_GROUP, c.exchange_id, *noise_paths],
-                   client=pipe)
-            n += 1
-        return sum(int(x) for x in pipe.execute()) if n else 0
-
 
 def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per endpoint: noise_pairs, noise_mismatches, noise fields {path: n} and groups

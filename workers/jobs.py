@@ -82,9 +82,8 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
         pair_ms = (time.perf_counter() - pair_started) * 1000
         durations[field_for(DURATION_FIELDS, DURATION_BUCKETS_MS, pair_ms)] += 1
         durations[DURATION_SUM_US] += int(pair_ms * 1000)
-    counted = store.record_comparisons(r, results, ctx.retention, latencies)
+    counted = store.record_comparisons(r, results, ctx.retention, latencies, noise)
     _record_durations(r, durations)
-    store.record_quality(r, ((c, noise.get(c.exchange_id)) for c in results), ctx.retention)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)

@@ -79,8 +79,8 @@ def test_margins_are_configurable(serve, redis_url: str, r: Redis) -> None:
 def test_noise_and_groups_are_counted_once_per_exchange(r: Redis) -> None:
     c = Comparison("ex1", "GET /x", "mismatch", [FieldDiff("$.a", "changed", 1, 2)])
     noise = [FieldDiff("$.a", "changed", 1, 3)]
-    assert store.record_quality(r, [(c, noise)], 60) == 1
-    assert store.record_quality(r, [(c, noise)], 60) == 0
+    assert store.record_comparisons(r, [c], 60, noise={"ex1": noise}) == 1
+    assert store.record_comparisons(r, [c], 60, noise={"ex1": noise}) == 0
     q = store.quality_stats(r, ["GET /x"])["GET /x"]
     assert (q["noise_pairs"], q["noise_mismatches"], q["noise_fields"]) == (1, 1, {"$.a": 1})
     assert [n for _, n in q["groups"].values()] == [1]
