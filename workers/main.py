@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 
 from diffsvc import jobqueue, recovery, store
 from diffsvc.config import Config
@@ -35,6 +36,12 @@ class DrainingWorker(SimpleWorker):
     max_connection_wait_time = RECONNECT_WAIT
     stop_asked = False  # rq sets _stop_requested only when busy; an idle worker just returns
     _deadline: threading.Timer | None = None
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        # rq registers the worker before it installs its signal handlers; a SIGTERM in
+        # between would kill the process by default. Install them first.
+        self._install_signal_handlers()
+        super().bootstrap(*args, **kwargs)
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_asked = True
@@ -65,6 +72,8 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
                 recovery.recover(connection)  # jobs of workers that died before we started
             keeper.start()
             worked = worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        except StopRequested:  # SIGTERM while bootstrapping, before work()'s own loop
+            worked = False
         except (RedisError, OSError) as exc:
             if burst:
                 raise
