@@ -3,19 +3,19 @@ inline gateway's for the same requests; progress bar, summary and --gate."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from diffsvc import cli, gateway, store
+from diffsvc import cli, gateway
 from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
 from diffsvc.replay import read
 from diffsvc.report import data
 from tests.conftest import run_worker_burst
+from tests.integration.demo_helpers import wait_captured
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 IGNORE_FLAGS = [arg for f in DEMO_IGNORE["fields"] for arg in ("--ignore-field", f)]
@@ -34,10 +34,7 @@ def _inline_report(serve: Any, r: Any, make_config: Any, prod: Any, cand: Any,
     for target in targets:
         with urllib.request.urlopen(gw.url + target, timeout=10) as resp:
             resp.read()
-    deadline = time.monotonic() + 10
-    while store.gateway_counters(r).get("captured", 0) < len(targets):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_captured(r, len(targets), timeout=10)
     run_worker_burst(cfg)
     summary = _summary(r)
     r.flushall()

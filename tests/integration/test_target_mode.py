@@ -20,6 +20,7 @@ from diffsvc.embedded import free_port
 from diffsvc.report import data
 from diffsvc.target import strip_shadow_host
 from tests.conftest import DEMO_PATHS, run_worker_burst
+from tests.integration.demo_helpers import wait_captured
 
 NGINX = "/usr/sbin/nginx"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx-mirror.conf"
@@ -48,13 +49,6 @@ def _send(base: str, paths: list[str]) -> None:
         with urllib.request.urlopen(base + path, timeout=10) as resp:
             assert resp.status == 200
             resp.read()
-
-
-def _wait_captured(r: Any, n: int) -> None:
-    deadline = time.monotonic() + 15
-    while store.gateway_counters(r).get("captured", 0) < n:
-        assert time.monotonic() < deadline, store.gateway_counters(r)
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -108,7 +102,7 @@ def test_nginx_mirror_to_target_mode_matches_inline_report(serve, r, make_config
     inline_cfg = make_config(primary=prod.url, candidate=cand.url, ignore=ignore)
     gw = serve(gateway.build_app(inline_cfg))
     _send(gw.url, paths)
-    _wait_captured(r, len(paths))
+    wait_captured(r, len(paths), timeout=15)
     run_worker_burst(inline_cfg)
     inline = _summary(r)
     assert sum(p for p, _, _ in inline.values()) == len(paths)
@@ -119,7 +113,7 @@ def test_nginx_mirror_to_target_mode_matches_inline_report(serve, r, make_config
     tgt = serve(gateway.build_app(target_cfg))
     front = nginx_mirror(prod.url, tgt.url)
     _send(front, paths)
-    _wait_captured(r, len(paths))
+    wait_captured(r, len(paths), timeout=15)
     run_worker_burst(target_cfg)
     target = _summary(r)
     assert target == inline
