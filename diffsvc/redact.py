@@ -28,6 +28,7 @@ import orjson
 import zstandard
 
 from . import jsonpath
+from .config import Config
 from .errors import DecodeError
 from .jsonpath import Step
 from .models import Exchange, Headers, Reply
@@ -59,10 +60,9 @@ class Redactor:
         self.max_body = max_body
 
     @classmethod
-    def from_config(cls, cfg: Any) -> Redactor:
-        return cls(getattr(cfg, "redact_headers", ()), getattr(cfg, "redact_fields", ()),
-                   getattr(cfg, "redact_key", None), getattr(cfg, "redact_mode", "hmac"),
-                   getattr(cfg, "max_body", 10 * 1024 * 1024))
+    def from_config(cls, cfg: Config) -> Redactor:
+        return cls(cfg.redact_headers, cfg.redact_fields, cfg.redact_key, cfg.redact_mode,
+                   cfg.max_body)
 
     def hide(self, value: str | bytes) -> str:
         """The stored stand-in of a secret value."""
