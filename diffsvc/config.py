@@ -169,13 +169,6 @@ def parse_json_paths(key: str, value: Any) -> list[str]:
     return paths
 
 
-def parse_redact_mode(key: str, value: Any) -> str:
-    text = parse_str(key, value)
-    if text not in ("hmac", "mask"):
-        raise ConfigError(key, "expected hmac (keyed hash, equal values stay equal) or mask", value)
-    return text
-
-
 def parse_rule_paths(key: str, value: Any) -> list[str]:
     """A list of JSONPaths (`ignore_order`, `only`); checked when the rules are compiled."""
     value = _yaml_text(key, value) or []
@@ -218,11 +211,16 @@ def parse_webhook_url(key: str, value: Any) -> str | None:
     return text
 
 
-def parse_mode(key: str, value: Any) -> str:
-    text = parse_str(key, value)
-    if text not in ("inline", "target"):
-        raise ConfigError(key, "expected inline or target", value)
-    return text
+def one_of(*choices: str, expected: str = "") -> Parser:
+    """A parser accepting one of `choices`; `expected` words the error (default: the list)."""
+
+    def parse(key: str, value: Any) -> str:
+        text = parse_str(key, value)
+        if text not in choices:
+            raise ConfigError(key, "expected " + (expected or " or ".join(choices)), value)
+        return text
+
+    return parse
 
 
 ROUTE_KEYS = {"match", "name", "ignore", "sample_rate", "ignore_order", "tolerance", "only",
@@ -282,7 +280,8 @@ class Config:
                                     parse_redis_url, metavar="URL")
     sample_rate: float = setting(1.0, "share of requests mirrored, 0 to 1", ranged(float, 0, 1))
     mode: str = setting("inline", "gateway mode: inline (in front of primary) or target (the "
-                        "destination of an Istio/Envoy/nginx mirror)", parse_mode)
+                        "destination of an Istio/Envoy/nginx mirror)",
+                        one_of("inline", "target"))
     sampling_key: str | None = setting(None, "consistent sampling key: header:NAME, cookie:NAME or "
                                        "query:NAME (one key's requests: all mirrored or none)",
                                        parse_sampling_key, key="sampling.key", metavar="SOURCE:NAME")
@@ -353,7 +352,8 @@ class Config:
     redact_key: str | None = setting(None, "HMAC key of redaction (unset: random per process)",
                                      parse_str, key="redact.key", metavar="KEY")
     redact_mode: str = setting("hmac", "redaction: hmac (keyed hash) or mask ([redacted])",
-                               parse_redact_mode, key="redact.mode")
+                               one_of("hmac", "mask", expected="hmac (keyed hash, equal "
+                                      "values stay equal) or mask"), key="redact.mode")
     mirror_max_body: int = setting(1024 * 1024, "largest request body (bytes) mirrored; larger ones "
                                    "go to primary only, counted", ranged(int, 0))
     max_header_size: int = setting(8190, "longest request line / header field the gateway accepts",
