@@ -5,14 +5,32 @@ from __future__ import annotations
 PREFIX = "diffsvc"
 QUEUE_NAME = "diffsvc-compare"
 
-EXCHANGE = PREFIX + ":x:{id}"              # one stored Exchange (bytes, TTL = retention)
-COMPARISON = PREFIX + ":c:{id}"            # one stored Comparison (bytes, TTL = retention)
-ENDPOINTS = PREFIX + ":endpoints"          # set of endpoint names seen by workers
-TOTALS = PREFIX + ":tot:{endpoint}"        # hash: pairs, matches, mismatches, errors, noise
-FIELDS = PREFIX + ":fields:{endpoint}"     # hash: JSONPath -> mismatch count
-SAMPLES = PREFIX + ":samples:{endpoint}"   # list: recent mismatching exchange ids
-GATEWAY_COUNTERS = PREFIX + ":gateway"     # hash: requests, mirrored, dropped, capture_failed, ...
+# ---- templates ---------------------------------------------------------------------------
+# per exchange
+EXCHANGE = PREFIX + ":x:{id}"                      # one stored Exchange (bytes, TTL = retention)
+COMPARISON = PREFIX + ":c:{id}"                    # one stored Comparison (bytes, TTL = retention)
+# per endpoint, counted by workers
+ENDPOINTS = PREFIX + ":endpoints"                  # set of endpoint names seen by workers
+TOTALS = PREFIX + ":tot:{endpoint}"                # hash: pairs, matches, mismatches, errors, noise_*
+FIELDS = PREFIX + ":fields:{endpoint}"             # hash: JSONPath -> mismatch count
+SAMPLES = PREFIX + ":samples:{endpoint}"           # list: recent mismatching exchange ids
+MINUTE = PREFIX + ":m:{minute}:{endpoint}"         # hash: per-minute pairs/matches/mismatches/errors
+LATENCY = PREFIX + ":lat:{minute}:{endpoint}"      # hash: per-minute latency histogram, p:/c:<bucket>
+NOISE_FIELDS = PREFIX + ":noise:{endpoint}"        # hash: JSONPath -> primary-vs-secondary count
+GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> mismatch count
+GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
+GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
+# per process kind
+GATEWAY_COUNTERS = PREFIX + ":gateway"             # hash: requests, mirrored, captured, ...
+WORKER_COUNTERS = PREFIX + ":worker"               # hash: comparison duration histogram, sum
+WORKER_ALIVE = PREFIX + ":alive:{name}"            # string host:pid, short TTL: worker running
+# report server
+RULES = PREFIX + ":rules"                          # hash: rule id -> JSON ignore rule from the UI
+RULES_VERSION = PREFIX + ":rules:version"          # int, bumped on every change to RULES
+ALERTS = PREFIX + ":alerts"                        # hash: endpoint -> JSON of its open alert episode
 
+
+# ---- builders ----------------------------------------------------------------------------
 
 def exchange(exchange_id: str) -> str:
     return EXCHANGE.format(id=exchange_id)
@@ -34,35 +52,12 @@ def samples(endpoint: str) -> str:
     return SAMPLES.format(endpoint=endpoint)
 
 
-MINUTE = PREFIX + ":m:{minute}:{endpoint}"  # hash: per-minute pairs/matches/mismatches/errors
-
-
 def minute(endpoint: str, minute_: int) -> str:
     return MINUTE.format(minute=minute_, endpoint=endpoint)
 
 
-LATENCY = PREFIX + ":lat:{minute}:{endpoint}"  # hash: per-minute latency histogram, p:<bucket> / c:<bucket>
-RULES = PREFIX + ":rules"                      # hash: rule id -> JSON ignore rule added from the UI
-RULES_VERSION = PREFIX + ":rules:version"      # int, bumped on every change to RULES
-
-
 def latency(endpoint: str, minute_: int) -> str:
     return LATENCY.format(minute=minute_, endpoint=endpoint)
-
-
-def endpoint_pattern(endpoint: str) -> str:
-    """A SCAN pattern matching every per-endpoint key of `endpoint` (all end with its name)."""
-    escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in endpoint)
-    return PREFIX + ":*:" + escaped
-
-WORKER_COUNTERS = PREFIX + ":worker"       # hash: comparison duration histogram buckets, sum
-ALERTS = PREFIX + ":alerts"                # hash: endpoint -> JSON of its open alert episode
-
-# diff quality: noise measured with a secondary, mismatch signature groups
-NOISE_FIELDS = PREFIX + ":noise:{endpoint}"        # hash: JSONPath -> primary-vs-secondary count
-GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> mismatch count
-GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
-GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
 
 
 def noise_fields(endpoint: str) -> str:
@@ -81,8 +76,11 @@ def group_samples(endpoint: str, sig: str) -> str:
     return GROUP_SAMPLES.format(sig=sig, endpoint=endpoint)
 
 
-WORKER_ALIVE = PREFIX + ":alive:{name}"  # string host:pid, short TTL: the worker is running
-
-
 def worker_alive(name: str) -> str:
     return WORKER_ALIVE.format(name=name)
+
+
+def endpoint_pattern(endpoint: str) -> str:
+    """A SCAN pattern matching every per-endpoint key of `endpoint` (all end with its name)."""
+    escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in endpoint)
+    return PREFIX + ":*:" + escaped
