@@ -213,21 +213,40 @@ def load_exchange(r: Redis, exchange_id: str) -> tuple[Exchange | None, Comparis
             Comparison.from_bytes(raws[1]) if raws[1] else None)
 
 
-def minute_buckets(r: Redis, endpoints: Sequence[str], minutes: Sequence[int]) -> dict[
+def minute_buckets(r: Redis, endpoints: Sequence[str], minutes: Sequence[int], *,
+                   latencies: bool = True) -> dict[
         str, tuple[list[dict[str, int]], list[dict[str, int]]]]:
     """Per endpoint: the per-minute counter hashes and latency histograms of `minutes`
-    (in order; an empty dict for a minute without traffic). One pipelined round trip."""
+    (in order; an empty dict for a minute without traffic; no histograms, and no reads of
+    them, with `latencies=False`). One pipelined round trip."""
     with r.pipeline(transaction=False) as pipe:
         for name in endpoints:
             for m in minutes:
                 pipe.hgetall(keys.minute(name, m))
-                pipe.hgetall(keys.latency(name, m))
+                if latencies:
+                    pipe.hgetall(keys.latency(name, m))
         replies = pipe.execute()
     out = {}
-    step = 2 * len(minutes)
+    width = 2 if latencies else 1
+    step = width * len(minutes)
     for i, name in enumerate(endpoints):
         chunk = replies[i * step:(i + 1) * step]
-        out[name] = ([_ints(h) for h in chunk[0::2]], [_ints(h) for h in chunk[1::2]])
+        out[name] = ([_ints(h) for h in chunk[0::width]],
+                     [_ints(h) for h in chunk[1::width]] if latencies else [])
+    return out
+
+
+def window_totals(r: Redis, endpoints: Sequence[str], minutes: Sequence[int]) -> dict[
+        str, dict[str, int]]:
+    """Per endpoint with traffic in `minutes`: its per-minute counters summed."""
+    out: dict[str, dict[str, int]] = {}
+    for name, (buckets, _) in minute_buckets(r, endpoints, minutes, latencies=False).items():
+        total: dict[str, int] = {}
+        for bucket in buckets:
+            for k, v in bucket.items():
+                total[k] = total.get(k, 0) + v
+        if total:
+            out[name] = total
     return out
 
 
@@ -264,6 +283,16 @@ def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
 
 
 # ---- diff quality: noise counts (primary vs secondary) and signature groups ----------------
+
+def noise_totals(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per endpoint: noise_pairs and noise_mismatches only (what the overview shows)."""
+    with r.pipeline(transaction=False) as pipe:
+        for name in endpoints:
+            pipe.hmget(keys.totals(name), "noise_pairs", "noise_mismatches")
+        replies = pipe.execute()
+    return {name: {"noise_pairs": int(pairs or 0), "noise_mismatches": int(mismatches or 0)}
+            for name, (pairs, mismatches) in zip(endpoints, replies, strict=True)}
+
 
 def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per endpoint: noise_pairs, noise_mismatches, noise fields {path: n} and groups

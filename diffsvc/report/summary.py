@@ -109,8 +109,8 @@ def build(r: Redis, window: Window) -> dict[str, Any]:
     """{"window", "totals", "endpoints"}: endpoints sorted by mismatch rate, highest first."""
     names = store.endpoint_names(r)
     buckets = store.minute_buckets(r, names, window.minutes)
-    quality = store.quality_stats(r, names)
-    entries = [endpoint_summary(n, *buckets[n], quality[n]) for n in names]
+    noise = store.noise_totals(r, names)
+    entries = [endpoint_summary(n, *buckets[n], noise[n]) for n in names]
     entries.sort(key=lambda e: (-e["mismatch_rate"], -e["pairs"], e["endpoint"]))
     totals: dict[str, Any] = {k: sum(e[k] for e in entries) for k in (*COUNTERS, "noise")}
     totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])
