@@ -101,6 +101,8 @@ def _number(key: str, value: Any, kind: type) -> Any:
 def ranged(kind: type, low: float | None = None, high: float | None = None) -> Parser:
     def parse(key: str, value: Any) -> Any:
         number = _number(key, value, kind)
+        if number != number:  # NaN compares false with every bound
+            raise ConfigError(key, "must be a number, not NaN", value)
         if (low is not None and number < low) or (high is not None and number > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise ConfigError(key, f"must be {bounds}", value)

@@ -30,8 +30,8 @@ from typing import Any, Literal
 from aiohttp import web
 from redis import Redis
 
-from . import keys, store
-from .config import parse_duration
+from . import store
+from .config import parse_duration, ranged
 from .errors import ConfigError
 
 Verdict = Literal["pass", "fail", "inconclusive"]
@@ -172,24 +172,8 @@ def window_counts(r: Redis, minutes: int, now_minute: int | None = None,
                   endpoints: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
     """Summed per-minute buckets of the last `minutes` minutes (the current one included)."""
     now = store.now_minute() if now_minute is None else now_minute
-    if endpoints is None:
-        endpoints = store.endpoint_names(r)
-    span = range(now - minutes + 1, now + 1)
-    with r.pipeline(transaction=False) as pipe:
-        for name in endpoints:
-            for m in span:
-                pipe.hgetall(keys.minute(name, m))
-        replies = pipe.execute()
-    out: dict[str, dict[str, int]] = {}
-    for i, name in enumerate(endpoints):
-        total: dict[str, int] = {}
-        for h in replies[i * len(span):(i + 1) * len(span)]:
-            for k, v in h.items():
-                k = k.decode() if isinstance(k, bytes) else k
-                total[k] = total.get(k, 0) + int(v)
-        if total:
-            out[name] = total
-    return out
+    names = store.endpoint_names(r) if endpoints is None else endpoints
+    return store.window_totals(r, names, range(now - minutes + 1, now + 1))
 
 
 def run(r: Redis, p: GateParams, endpoint: str | None = None) -> GateResult:
@@ -200,17 +184,6 @@ def http_status(result: GateResult, p: GateParams) -> int:
     if result.verdict == "inconclusive" and p.inconclusive != "hold":
         return HTTP_STATUS[p.inconclusive]
     return HTTP_STATUS[result.verdict]
-
-
-def _number(key: str, raw: Any, kind: type, low: float, high: float | None) -> Any:
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"expected a {kind.__name__}", raw) from None
-    if value < low or (high is not None and value > high) or value != value:
-        raise ConfigError(key, f"must be between {low} and {high}" if high is not None
-                          else f"must be at least {low}", raw)
-    return value
 
 
 def params_from(values: Mapping[str, Any], defaults: GateParams | None = None) -> GateParams:
@@ -226,12 +199,11 @@ def params_from(values: Mapping[str, Any], defaults: GateParams | None = None) -
                           values.get("window"))
     return GateParams(
         window=window,
-        max_mismatch_rate=_number("max_mismatch_rate",
-                                  values.get("max_mismatch_rate", d.max_mismatch_rate),
-                                  float, 0.0, 1.0),
-        min_pairs=_number("min_pairs", values.get("min_pairs", d.min_pairs), int, 1, None),
-        confidence=_number("confidence", values.get("confidence", d.confidence), float, 0.5,
-                           0.9999),
+        max_mismatch_rate=ranged(float, 0.0, 1.0)(
+            "max_mismatch_rate", values.get("max_mismatch_rate", d.max_mismatch_rate)),
+        min_pairs=ranged(int, 1)("min_pairs", values.get("min_pairs", d.min_pairs)),
+        confidence=ranged(float, 0.5, 0.9999)(
+            "confidence", values.get("confidence", d.confidence)),
         inconclusive=inconclusive)
 
 

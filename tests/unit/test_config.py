@@ -217,3 +217,10 @@ def test_readme_settings_table_lists_every_setting() -> None:
         assert rows[key][1] == f"`{env_name(key)}`", f"{key}: {fix}"
         if f.metadata["flag"]:
             assert f"`{flag_name(key)}`" in rows[key][2], f"{key}: {fix}"
+
+
+@pytest.mark.parametrize("key", ["sample_rate", "noise.min_relative"])
+def test_nan_is_refused_naming_the_key(key: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        config.load(env={}, overrides={key: "nan"})
+    assert exc.value.key == key
