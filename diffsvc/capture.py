@@ -12,15 +12,15 @@ import contextlib
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-import aiohttp
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from . import fastclient, jobqueue, store, upstream
+from . import jobqueue, store, upstream
 from .config import Config
 from .models import Exchange, Reply, Request
 from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
@@ -126,35 +126,53 @@ class Capture:
                             "capture_failed until it is back", type(exc).__name__, exc)
 
 
-class Shadower:
-    """Sends the copy of a request to candidate (and secondary), bounded and tracked."""
+class BoundedTasks:
+    """Tracked background tasks, at most `limit` at once: beyond it a task is not started
+    and `shadow_dropped` is counted, never queued. `drain` lets them finish, then cancels."""
 
-    def __init__(self, cfg: Config, session: aiohttp.ClientSession, capture: Capture,
-                 counters: Counter[str]):
-        self.cfg = cfg
-        self.session = session
-        self.client = fastclient.Client()  # lean keep-alive pool for http:// shadows
-        self.capture = capture
+    def __init__(self, limit: int, counters: Counter[str]) -> None:
+        self.limit = limit
         self.counters = counters
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, request: Request, primary: Reply, client_ip: str | None) -> None:
-        if len(self.tasks) >= self.cfg.max_inflight:
+    def start(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        if len(self.tasks) >= self.limit:
             self.counters["shadow_dropped"] += 1
             return
-        task = asyncio.create_task(self._run(request, primary, client_ip))
+        task = asyncio.create_task(fn(*args))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def drain(self, timeout: float) -> None:
+        """Let in-flight tasks finish (up to `timeout`), then cancel the rest."""
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.counters["shadow_cancelled"] += len(pending)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class Shadower:
+    """Sends the copy of a request to candidate (and secondary), bounded and tracked."""
+
+    def __init__(self, cfg: Config, clients: upstream.Clients, capture: Capture,
+                 counters: Counter[str]):
+        self.cfg = cfg
+        self.clients = clients
+        self.capture = capture
+        self.counters = counters
+        self.work = BoundedTasks(cfg.max_inflight, counters)
+
+    def submit(self, request: Request, primary: Reply, client_ip: str | None) -> None:
+        self.work.start(self._run, request, primary, client_ip)
+
     async def _call(self, base_url: str, request: Request, client_ip: str | None) -> Reply:
         headers = upstream.forward_headers(request, client_ip, shadow=True)
-        if base_url.startswith("http://"):
-            reply = await self.client.call(base_url, request, headers.items(),
-                                           self.cfg.shadow_timeout, self.cfg.max_body,
-                                           backoff=SHADOW_CONNECT_BACKOFF)
-        else:
-            reply = await upstream.call(self.session, base_url, request, headers,
-                                        self.cfg.shadow_timeout, self.cfg.max_body)
+        reply = await self.clients.call(base_url, request, headers, self.cfg.shadow_timeout,
+                                        self.cfg.max_body, backoff=SHADOW_CONNECT_BACKOFF)
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
         if not reply.error:
             side = "candidate" if base_url == self.cfg.candidate else "secondary"
@@ -171,14 +189,4 @@ class Shadower:
                                   replies[1] if len(replies) > 1 else None))
 
     async def drain(self, timeout: float) -> None:
-        """Let in-flight shadow calls finish (up to `timeout`), then cancel the rest."""
-        if not self.tasks:
-            self.client.close()
-            return
-        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.counters["shadow_cancelled"] += len(pending)
-            await asyncio.gather(*pending, return_exceptions=True)
-        self.client.close()
+        await self.work.drain(timeout)

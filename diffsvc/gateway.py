@@ -8,7 +8,6 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -23,22 +22,21 @@ from .traffic import TrafficControl
 log = logging.getLogger("diffsvc.gateway")
 
 _PRIMARY_LATENCY = LATENCY_FIELDS["primary"]
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_TIMEOUT = 5.0
 
 CONFIG = web.AppKey("config", Config)
 COUNTERS: web.AppKey[Counter[str]] = web.AppKey("counters", Counter)
 SHADOWER = web.AppKey("shadower", Shadower)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+CLIENTS = web.AppKey("clients", upstream.Clients)
 TRAFFIC = web.AppKey("traffic", TrafficControl)
 
 
-def should_mirror(cfg: Config, request: Request, traffic: TrafficControl | None = None) -> str | None:
+def should_mirror(cfg: Config, request: Request, traffic: TrafficControl) -> str | None:
     """None when the request is mirrored, else the reason (a counter name) it is not: method,
     allow/deny lists, sampling and the shadow rate cap are diffsvc.traffic's to decide."""
     if cfg.candidate is None:
         return "skipped_no_candidate"
-    return (traffic or TrafficControl(cfg)).decide(request)
+    return traffic.decide(request)
 
 
 def _client_response(reply: Reply, method: str = "GET") -> web.Response:
@@ -52,17 +50,12 @@ def _client_response(reply: Reply, method: str = "GET") -> web.Response:
 
 async def call_primary(app: web.Application, req: Request, headers: CIMultiDict[str],
                        max_body: int, streamed: AsyncIterator[bytes] | None = None) -> Reply:
-    """Primary's reply, counted: its latency, or `primary_errors` and a warning. A streamed
-    body or an https primary goes through aiohttp; the rest through the lean keep-alive pool
-    (diffsvc.fastclient): a third of aiohttp's CPU per call. Used by target mode too."""
+    """Primary's reply, counted: its latency, or `primary_errors` and a warning. Used by
+    target mode too."""
     cfg, counters = app[CONFIG], app[COUNTERS]
     assert cfg.primary is not None
-    if streamed is not None or not cfg.primary.startswith("http://"):
-        primary = await upstream.call(app[SESSION], cfg.primary, req, headers,
-                                      cfg.primary_timeout, max_body, streamed)
-    else:
-        primary = await app[SHADOWER].client.call(cfg.primary, req, headers.items(),
-                                                  cfg.primary_timeout, max_body)
+    primary = await app[CLIENTS].call(cfg.primary, req, headers, cfg.primary_timeout, max_body,
+                                      data=streamed)
     if primary.error:
         counters["primary_errors"] += 1
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
@@ -77,7 +70,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     counters["requests"] += 1
     assert cfg.primary is not None
     if "Upgrade" in request.headers and ingress.is_websocket(request):
-        return await ingress.proxy_websocket(request, app[SESSION], cfg.primary, counters)
+        return await ingress.proxy_websocket(request, app[CLIENTS].session, cfg.primary,
+                                             counters)
     body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
     req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
                   list(request.headers.items()), body)
@@ -98,22 +92,22 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    """Session, capture and shadower: created here, closed in reverse order on shutdown."""
+    """Clients, capture and shadower: created here, closed in reverse order on shutdown."""
     cfg, counters = app[CONFIG], app[COUNTERS]
-    session = upstream.new_session()
+    clients = upstream.Clients()
     assert cfg.redis_url is not None
     redis_url = cfg.redis_url
     capture = Capture(cfg, lambda: store.connect(redis_url), counters)
     capture.start()
-    shadower = Shadower(cfg, session, capture, counters)
-    app[SESSION] = session
+    shadower = Shadower(cfg, clients, capture, counters)
+    app[CLIENTS] = clients
     app[SHADOWER] = shadower
     log.info("gateway: primary %s, candidate %s%s", cfg.primary, cfg.candidate,
              f", secondary {cfg.secondary}" if cfg.secondary else "")
     yield
     await shadower.drain(DRAIN_TIMEOUT)
     await capture.close()
-    await session.close()
+    await clients.close()
 
 
 def build_app(cfg: Config) -> web.Application:

@@ -8,12 +8,12 @@ candidate (and secondary), and the exchange is captured like the inline gateway'
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from . import gateway, ingress, upstream
+from .capture import BoundedTasks
 from .config import Config
 from .errors import ConfigError
 from .models import Headers, Request
@@ -41,16 +41,10 @@ class Forwarder:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.work = BoundedTasks(app[gateway.CONFIG].max_inflight, app[gateway.COUNTERS])
 
     def submit(self, request: Request, client_ip: str | None) -> None:
-        cfg, counters = self.app[gateway.CONFIG], self.app[gateway.COUNTERS]
-        if len(self.tasks) >= cfg.max_inflight:
-            counters["shadow_dropped"] += 1
-            return
-        task = asyncio.create_task(self._run(request, client_ip))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.work.start(self._run, request, client_ip)
 
     async def _run(self, req: Request, client_ip: str | None) -> None:
         headers = upstream.forward_headers(req, client_ip, shadow=False)
@@ -58,16 +52,6 @@ class Forwarder:
         if not primary.error:
             self.app[gateway.COUNTERS]["mirrored"] += 1
             self.app[gateway.SHADOWER].submit(req, primary, client_ip)
-
-    async def drain(self, timeout: float) -> None:
-        if not self.tasks:
-            return
-        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.app[gateway.COUNTERS]["shadow_cancelled"] += len(pending)
-            await asyncio.gather(*pending, return_exceptions=True)
 
 
 FORWARDER = web.AppKey("forwarder", Forwarder)
@@ -97,7 +81,7 @@ async def _forwarder(app: web.Application) -> AsyncIterator[None]:
     """After the gateway's resources: drained first, before the shadower and capture close."""
     app[FORWARDER] = Forwarder(app)
     yield
-    await app[FORWARDER].drain(gateway.DRAIN_TIMEOUT)
+    await app[FORWARDER].work.drain(gateway.DRAIN_TIMEOUT)
 
 
 def build_app(cfg: Config) -> web.Application:
