@@ -15,6 +15,7 @@ from diffsvc import config, gateway, store
 from diffsvc.config import Config
 from diffsvc.demo import run as demo_run
 from diffsvc.demo import upstream as demo_upstream
+from diffsvc.report import data
 from tests.conftest import run_worker_burst
 
 USERS = "GET /api/users/{id}"
@@ -58,3 +59,9 @@ def traffic(serve: Callable[..., Any], r: Redis, redis_url: str, users: int = 12
     if compare:
         run_worker_burst(cfg)
     return cfg
+
+
+def report_summary(r: Redis) -> dict[str, tuple[int, float, list[str]]]:
+    """Per endpoint: pairs, mismatch rate and differing paths, to compare two runs' reports."""
+    return {e["endpoint"]: (e["pairs"], e["mismatch_rate"], sorted(f["path"] for f in e["fields"]))
+            for e in data.build(r)["endpoints"]}

@@ -13,17 +13,11 @@ from diffsvc import cli, gateway
 from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
 from diffsvc.replay import read
-from diffsvc.report import data
 from tests.conftest import run_worker_burst
-from tests.integration.demo_helpers import wait_captured
+from tests.integration.demo_helpers import report_summary, wait_captured
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 IGNORE_FLAGS = [arg for f in DEMO_IGNORE["fields"] for arg in ("--ignore-field", f)]
-
-
-def _summary(r: Any) -> dict[str, tuple[int, float, list[str]]]:
-    return {e["endpoint"]: (e["pairs"], e["mismatch_rate"], sorted(f["path"] for f in e["fields"]))
-            for e in data.build(r)["endpoints"]}
 
 
 def _inline_report(serve: Any, r: Any, make_config: Any, prod: Any, cand: Any,
@@ -36,7 +30,7 @@ def _inline_report(serve: Any, r: Any, make_config: Any, prod: Any, cand: Any,
             resp.read()
     wait_captured(r, len(targets), timeout=10)
     run_worker_burst(cfg)
-    summary = _summary(r)
+    summary = report_summary(r)
     r.flushall()
     return summary
 
@@ -54,7 +48,7 @@ def test_replay_gives_the_inline_gateways_report(name, serve, r, redis_url, make
                        *IGNORE_FLAGS])
     out, err = capsys.readouterr()
     assert status == 0
-    assert _summary(r) == expected
+    assert report_summary(r) == expected
     n = len(requests)
     assert f"] {n}/{n} 100%" in err and "ETA" in err  # the progress bar, finished
     assert f"{n} sent" in err and f"{n} compared" in err

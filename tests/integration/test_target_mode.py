@@ -17,10 +17,9 @@ from diffsvc import gateway, store
 from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
 from diffsvc.embedded import free_port
-from diffsvc.report import data
 from diffsvc.target import strip_shadow_host
 from tests.conftest import DEMO_PATHS, run_worker_burst
-from tests.integration.demo_helpers import wait_captured
+from tests.integration.demo_helpers import report_summary, wait_captured
 
 NGINX = "/usr/sbin/nginx"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx-mirror.conf"
@@ -37,11 +36,6 @@ http {{
   include {tmp}/mirror.conf;
 }}
 """
-
-
-def _summary(r: Any) -> dict[str, tuple[int, float, list[str]]]:
-    return {e["endpoint"]: (e["pairs"], e["mismatch_rate"], sorted(f["path"] for f in e["fields"]))
-            for e in data.build(r)["endpoints"]}
 
 
 def _send(base: str, paths: list[str]) -> None:
@@ -104,7 +98,7 @@ def test_nginx_mirror_to_target_mode_matches_inline_report(serve, r, make_config
     _send(gw.url, paths)
     wait_captured(r, len(paths), timeout=15)
     run_worker_burst(inline_cfg)
-    inline = _summary(r)
+    inline = report_summary(r)
     assert sum(p for p, _, _ in inline.values()) == len(paths)
     assert any(rate > 0 for _, rate, _ in inline.values())  # the demo candidate regresses
     r.flushall()
@@ -115,7 +109,7 @@ def test_nginx_mirror_to_target_mode_matches_inline_report(serve, r, make_config
     _send(front, paths)
     wait_captured(r, len(paths), timeout=15)
     run_worker_burst(target_cfg)
-    target = _summary(r)
+    target = report_summary(r)
     assert target == inline
     counters = store.gateway_counters(r)
     assert counters.get("mirrored") == len(paths), counters
