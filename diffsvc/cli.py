@@ -15,8 +15,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _gateway(args: argparse.Namespace) -> int:
     from . import gateway
 
-    gateway.run(config.from_args(args))
-    return 0
+    return gateway.run(config.from_args(args))
 
 
 def _worker(args: argparse.Namespace) -> int:

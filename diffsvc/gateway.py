@@ -137,14 +137,20 @@ def new_app(cfg: Config, handler: ingress.Handler) -> web.Application:
     return app
 
 
-def run(cfg: Config, *, reuse_port: bool = False) -> None:
+def run(cfg: Config, *, reuse_port: bool = False) -> int:
     """Serve until SIGINT/SIGTERM; in-flight shadows drain, buffered exchanges are written.
-    With `processes` > 1, that many forked processes share the port (SO_REUSEPORT)."""
+    With `processes` > 1, that many forked processes share the port (SO_REUSEPORT); the
+    exit status is the worst of theirs."""
     if cfg.processes > 1 and not reuse_port:
         from . import multiproc
 
-        multiproc.run(cfg.processes, lambda: run(cfg, reuse_port=True))
-        return
+        return multiproc.run(cfg.processes, lambda: _serve(cfg, reuse_port=True),
+                             "diffsvc-gateway")
+    _serve(cfg, reuse_port=reuse_port)
+    return 0
+
+
+def _serve(cfg: Config, *, reuse_port: bool) -> None:
     try:
         import uvloop
 

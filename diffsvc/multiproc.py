@@ -1,10 +1,10 @@
-"""`diffsvc gateway --processes N`: N forked copies of one server sharing a port.
+"""N forked copies of one process: `gateway --processes N` and `worker --workers N`.
 
-Each child binds its own listening socket with SO_REUSEPORT, so the kernel spreads new
-connections across them; each has its own event loop, client session, capture buffer and
+Gateway children each bind their own listening socket with SO_REUSEPORT, so the kernel
+spreads new connections across them; each has its own event loop, client session, capture buffer and
 Redis connection (Redis is the only shared state). The children run in their own process
 group and die with the parent; SIGTERM or SIGINT to the parent is forwarded once as SIGTERM,
-and each child drains its shadows and writes its buffer before it exits."""
+and each child finishes its work (shadows and buffer, or the current job) before it exits."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _child(target: Callable[[], None]) -> None:
+def _child(target: Callable[[], object]) -> None:
     # not the parent's forwarding handlers (signals are blocked across the fork, so none
     # can reach them): a SIGTERM before the server sets its own handlers just ends the child
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -40,10 +40,13 @@ def _child(target: Callable[[], None]) -> None:
     target()
 
 
-def run(processes: int, target: Callable[[], None]) -> int:
-    """Run `target` in `processes` forked children until they exit; the worst exit code."""
+def run(processes: int, target: Callable[[], object], name: str, *,
+        one_exit_stops_all: bool = True) -> int:
+    """Run `target` in `processes` forked children until they exit; the worst exit status.
+    With `one_exit_stops_all`, a child that exits on its own stops the others (a gateway
+    serving on fewer processes than asked for is a fault to restart, not to hide)."""
     ctx = multiprocessing.get_context("fork")
-    children = [ctx.Process(target=_child, args=(target,), name=f"diffsvc-gateway-{i}")
+    children = [ctx.Process(target=_child, args=(target,), name=f"{name}-{i}")
                 for i in range(processes)]
     stopping = False
 
@@ -67,10 +70,17 @@ def run(processes: int, target: Callable[[], None]) -> int:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)  # a pending one is handled now
     from multiprocessing.connection import wait
 
-    while any(child.is_alive() for child in children):
-        wait([child.sentinel for child in children if child.is_alive()])
-        if not stopping and any(not child.is_alive() for child in children):
-            stop(signal.SIGTERM, None)  # one child died on its own: stop the others too
-    for child in children:
-        child.join()
-    return max((c.exitcode or 0) for c in children)
+    # The list of live children is taken once per round: waiting on an empty list (both
+    # died between two is_alive() calls) would block forever.
+    while alive := [child for child in children if child.is_alive()]:
+        wait([child.sentinel for child in alive])
+        if one_exit_stops_all and not stopping and any(not c.is_alive() for c in alive):
+            stop(signal.SIGTERM, None)
+    return max(_status(child.exitcode, stopping) for child in children)
+
+
+def _status(exitcode: int | None, stopping: bool) -> int:
+    """A child's exit code as a shell status; ended by the SIGTERM we sent counts as 0."""
+    if exitcode is None or exitcode >= 0:
+        return exitcode or 0
+    return 0 if stopping and -exitcode == signal.SIGTERM else 128 - exitcode

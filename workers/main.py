@@ -6,10 +6,9 @@ Each process runs a SimpleWorker (no fork per job: rules are compiled once per p
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
-import multiprocessing
 import os
-import signal
 import threading
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
-from diffsvc import jobqueue, recovery, store
+from diffsvc import jobqueue, multiproc, recovery, store
 from diffsvc.config import Config
 
 from . import jobs
@@ -46,10 +45,16 @@ class DrainingWorker(SimpleWorker):
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_asked = True
         if self._deadline is None:
-            self._deadline = threading.Timer(DRAIN_TIMEOUT, os._exit, (1,))
+            self._deadline = threading.Timer(DRAIN_TIMEOUT, self._force_exit)
             self._deadline.daemon = True
             self._deadline.start()
         super().request_stop(signum, frame)
+
+    def _force_exit(self) -> None:
+        log.warning("worker %s: not stopped %.0f s after SIGTERM; exiting (status 1), the batch "
+                    "in hand is re-enqueued. Where each thread was:", self.name, DRAIN_TIMEOUT)
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
 
     def drained(self) -> None:
         """The stop finished in time: no forced exit."""
@@ -90,32 +95,14 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
         wait = min(wait * 2, RECONNECT_WAIT)
 
 
-def _child(cfg: Config, burst: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM
-    run_one(cfg, burst)
-
-
 def run(cfg: Config, *, burst: bool = False, processes: int = 1) -> int:
-    """Run `processes` workers until the queue is empty (burst) or SIGTERM/SIGINT."""
+    """Run `processes` workers until the queue is empty (burst) or SIGTERM/SIGINT; the
+    parent forwards one SIGTERM and each child finishes its current job (DrainingWorker)."""
     cfg.require("redis_url")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if processes == 1:
         run_one(cfg, burst)
         return 0
-    ctx = multiprocessing.get_context("fork")
-    children = [ctx.Process(target=_child, args=(cfg, burst), daemon=False)
-                for _ in range(processes)]
-    for child in children:
-        child.start()
-
-    def stop(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.pid and child.is_alive():
-                child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for child in children:
-        child.join()  # each child exits within DRAIN_TIMEOUT of SIGTERM (DrainingWorker)
-    return max((c.exitcode or 0) for c in children)
-
+    # a burst worker that finds the queue empty ends on its own; the others still drain
+    return multiproc.run(processes, lambda: run_one(cfg, burst), "diffsvc-worker",
+                         one_exit_stops_all=not burst)

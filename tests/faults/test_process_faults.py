@@ -167,7 +167,7 @@ def test_sigterm_lets_the_worker_finish_its_batch(r, make_config, processes, tmp
     processes.append(worker)
     wait_for(lambda: started(r) > 0, what="the worker taking the batch")
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, (tmp_path / "worker.log").read_text()
     assert pairs(r) == len(exchanges), "SIGTERM cut the batch short"
 
 
@@ -179,7 +179,7 @@ def test_sigterm_stops_an_idle_worker_cleanly(r, make_config, processes, tmp_pat
     processes.append(worker)
     wait_for(lambda: Worker.count(connection=r) >= workers, what="the workers registering")
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, (tmp_path / "worker.log").read_text()
 
 
 def test_sigterm_lets_the_gateway_answer_and_store_in_flight_requests(serve, r, make_config,
