@@ -349,6 +349,11 @@ class Config:
     redact_headers: list[str] = setting([], "headers redacted before storing, besides Authorization, "
                                         "Cookie, Set-Cookie, Proxy-Authorization", parse_str_list,
                                         key="redact.headers", metavar="NAME,...")
+    redact_query: list[str] = setting(
+        ["access_token", "id_token", "refresh_token", "token", "api_key", "apikey", "key",
+         "password", "passwd", "secret", "client_secret", "signature", "sig", "auth"],
+        "query parameters whose values are redacted before storing (names, case-insensitive)",
+        parse_str_list, key="redact.query", metavar="NAME,...")
     redact_fields: list[str] = setting([], "JSONPaths redacted in JSON bodies before storing",
                                        parse_json_paths, key="redact.fields", metavar="JSONPATH,...")
     redact_key: str | None = setting(None, "HMAC key of redaction (unset: random per process)",

@@ -2,7 +2,9 @@
 Redis. Pure: imports neither aiohttp nor redis.
 
 The `Authorization`, `Cookie`, `Set-Cookie` and `Proxy-Authorization` headers, any configured
-header, and any configured JSONPath in a JSON body (request and every reply) are replaced.
+header, the values of credential-like query parameters (`redact.query`: `token`, `api_key`,
+`password`, `signature`, … by default) and any configured JSONPath in a JSON body (request and
+every reply) are replaced.
 By default the replacement is a keyed hash, `hmac:<16 hex>` (HMAC-SHA256 with `redact.key`),
 so equal values still compare equal and a diff still shows that two values differ, never the
 value itself. Cookies keep their names (`sid=hmac:…`); Set-Cookie keeps its attributes.
@@ -22,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 import brotli
 import orjson
@@ -48,11 +51,13 @@ class Redactor:
     """Redacts an Exchange in place; one per process, built from the config."""
 
     def __init__(self, headers: list[str] | tuple[str, ...] = (), fields: list[str] | tuple[str, ...] = (),
-                 key: str | bytes | None = None, mode: str = "hmac", max_body: int = 10 * 1024 * 1024):
+                 key: str | bytes | None = None, mode: str = "hmac", max_body: int = 10 * 1024 * 1024,
+                 query: list[str] | tuple[str, ...] = ()):
         if mode not in ("hmac", "mask"):
             raise ValueError(f"redaction mode must be hmac or mask, not {mode!r}")
         self.headers = frozenset(ALWAYS_REDACTED) | {h.strip().lower() for h in headers}
         self.fields = tuple(jsonpath.parse(f, rule="redact.fields") for f in fields)
+        self.query = frozenset(q.strip().lower() for q in query)
         if key is None:
             key = os.urandom(32)
         self._key = key.encode() if isinstance(key, str) else key
@@ -62,7 +67,7 @@ class Redactor:
     @classmethod
     def from_config(cls, cfg: Config) -> Redactor:
         return cls(cfg.redact_headers, cfg.redact_fields, cfg.redact_key, cfg.redact_mode,
-                   cfg.max_body)
+                   cfg.max_body, cfg.redact_query)
 
     def hide(self, value: str | bytes) -> str:
         """The stored stand-in of a secret value."""
@@ -74,6 +79,8 @@ class Redactor:
     def __call__(self, exchange: Exchange) -> Exchange:
         req = exchange.request
         req.headers = self.redact_headers(req.headers)
+        if self.query and req.query:
+            req.query = self.redact_query(req.query)
         if self.fields and req.body:
             as_reply = Reply(headers=req.headers, body=req.body)
             req.body = self.redact_body(as_reply)
@@ -126,6 +133,21 @@ class Redactor:
         if sep and rest and scheme.isalpha() and len(scheme) <= 20:
             return f"{scheme} {self.hide(rest)}"
         return self.hide(value)
+
+    # ---- query string ---------------------------------------------------------------------
+
+    def redact_query(self, query: str) -> str:
+        """`a=1&token=abc` → `a=1&token=hmac:…`: names and order are kept, as is every
+        parameter not in `redact.query`; the raw (still percent-encoded) value is hidden."""
+        out = []
+        changed = False
+        for part in query.split("&"):
+            name, sep, value = part.partition("=")
+            if sep and value and unquote_plus(name).lower() in self.query:
+                part = f"{name}={quote(self.hide(value), safe=':')}"
+                changed = True
+            out.append(part)
+        return "&".join(out) if changed else query
 
     # ---- JSON bodies ----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""After a run with secrets in headers and bodies, nothing stored in Redis holds them: every
+"""After a run with secrets in headers, query strings and bodies, nothing stored in Redis holds them: every
 key and every value (strings, hashes, lists, sets, sorted sets, streams, and DUMP of each),
 searched as plain text, base64 at every alignment, and inside stored gzip bodies."""
 
@@ -30,6 +30,7 @@ SECRETS = {
     "set_cookie_c": "setcookie-candidate-bbbb2222",
     "token_p": "reply-token-primary-cccc",
     "token_c": "reply-token-candidate-dddd",
+    "query": "query-token-eeee5555",
 }
 
 
@@ -109,7 +110,8 @@ def test_no_secret_is_stored_anywhere(serve, r, make_config, caplog) -> None:
                "X-Api-Key": SECRETS["apikey"], "Content-Type": "application/json"}
     body = orjson.dumps({"login": "ann", "password": SECRETS["password"]})
     n = 0
-    for path in ("/login", "/login?gz=1", "/api/users/7", "/api/users/8?gz=1"):
+    for path in ("/login", "/login?gz=1", f"/api/users/7?access_token={SECRETS['query']}&v=2",
+                 "/api/users/8?gz=1"):
         for method in ("GET", "POST"):
             status, answer = get(gw.url, path, method, body if method == "POST" else None, headers)
             assert status == 200

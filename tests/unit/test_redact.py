@@ -108,3 +108,25 @@ def test_redact_all_drops_what_it_cannot_redact() -> None:
     counters: Counter[str] = Counter()
     out = Redactor().redact_all([exchange(), broken], counters)
     assert len(out) == 1 and counters["redact_failed"] == 1
+
+
+def test_credential_query_parameters_are_redacted_and_the_rest_kept() -> None:
+    redactor = Redactor(key="k", query=["access_token", "SIG"])
+    ex = exchange()
+    ex.request.query = f"page=2&access_token={SECRET}&Sig=abc%2Fdef&empty=&flag&page=3"
+    redactor(ex)
+    assert SECRET not in ex.request.query and "abc" not in ex.request.query
+    assert ex.request.query == ("page=2&access_token=" + redactor.hide(SECRET) +
+                                "&Sig=" + redactor.hide("abc%2Fdef") + "&empty=&flag&page=3")
+    # equal tokens stay equal, so two requests with one token still compare alike
+    assert redactor.redact_query(f"access_token={SECRET}") == f"access_token={redactor.hide(SECRET)}"
+
+
+def test_the_default_query_names_cover_common_credentials() -> None:
+    from diffsvc.config import Config
+
+    redactor = Redactor.from_config(Config())
+    for name in ("token", "api_key", "password", "signature", "client_secret"):
+        assert SECRET not in redactor.redact_query(f"{name}={SECRET}&q=shoes")
+    assert redactor.redact_query("q=shoes&page=2") == "q=shoes&page=2"
+    assert Redactor(mode="mask", query=["t"]).redact_query("t=x") == "t=%5Bredacted%5D"
