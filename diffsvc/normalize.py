@@ -25,31 +25,37 @@ from .models import Reply
 _CHUNK = 64 * 1024
 
 
-def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+def _inflate(data: bytes, wbits: int, cap: int) -> tuple[bytes, bytes]:
+    """One zlib/gzip/raw-deflate stream, at most `cap` bytes out; (output, bytes after it)."""
     d = zlib.decompressobj(wbits)
     out = d.decompress(data, cap + 1)
-    if len(out) > cap:
-        raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
-    if d.unconsumed_tail:
+    if len(out) > cap or d.unconsumed_tail:
         raise DecodeError(f"decompressed body exceeds the {cap}-byte cap")
     if not d.eof:
         raise DecodeError("compressed body is truncated")
-    return out
+    return out, d.unused_data
 
 
 def _gunzip(data: bytes, cap: int) -> bytes:
+    """Every member of a gzip stream (RFC 1952 allows several, concatenated), as gunzip
+    reads them; trailing zero padding is ignored."""
+    out = bytearray()
     try:
-        return _inflate(data, 16 + zlib.MAX_WBITS, cap)
+        while True:
+            member, data = _inflate(data, 16 + zlib.MAX_WBITS, cap - len(out))
+            out += member
+            if not data.strip(b"\0"):
+                return bytes(out)
     except zlib.error as exc:
         raise DecodeError(f"bad gzip data: {exc}") from None
 
 
 def _deflate(data: bytes, cap: int) -> bytes:
     try:
-        return _inflate(data, zlib.MAX_WBITS, cap)
+        return _inflate(data, zlib.MAX_WBITS, cap)[0]
     except zlib.error:
         try:  # some servers send raw deflate without the zlib header
-            return _inflate(data, -zlib.MAX_WBITS, cap)
+            return _inflate(data, -zlib.MAX_WBITS, cap)[0]
         except zlib.error as exc:
             raise DecodeError(f"bad deflate data: {exc}") from None
 

@@ -72,6 +72,15 @@ def test_zstd_with_several_frames() -> None:
     assert decode(reply(body, encoding="zstd"), MB) == b'{"a": 1}'
 
 
+def test_gzip_with_several_members_is_read_whole_as_gunzip_does() -> None:
+    body = gzip.compress(b'{"a": ') + gzip.compress(b"1}") + b"\0" * 8  # padding is ignored
+    assert decode(reply(body, encoding="gzip"), MB) == b'{"a": 1}'
+    with pytest.raises(DecodeError, match="cap"):  # the cap spans all members
+        decode(reply(gzip.compress(b"x" * 600) * 2, encoding="gzip"), 1000)
+    with pytest.raises(DecodeError, match="bad gzip"):
+        decode(reply(gzip.compress(b"{}") + b"garbage", encoding="gzip"), MB)
+
+
 @pytest.mark.parametrize("encoding", [*sorted(ENCODERS), "raw-deflate"])
 def test_decompression_bomb_over_the_cap_is_a_decode_error(encoding: str) -> None:
     bomb_size = 16 * MB
