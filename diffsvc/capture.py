@@ -23,7 +23,7 @@ from rq import Queue
 from . import jobqueue, store, upstream
 from .config import Config
 from .models import Exchange, Reply, Request
-from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
+from .promhist import LATENCY
 from .redact import Redactor
 
 log = logging.getLogger("diffsvc.capture")
@@ -176,7 +176,7 @@ class Shadower:
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
         if not reply.error:
             side = "candidate" if base_url == self.cfg.candidate else "secondary"
-            self.counters[field_for(LATENCY_FIELDS[side], LATENCY_BUCKETS_MS, reply.elapsed_ms)] += 1
+            LATENCY[side].observe(self.counters, reply.elapsed_ms)
         return reply
 
     async def _run(self, request: Request, primary: Reply, client_ip: str | None) -> None:

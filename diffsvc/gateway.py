@@ -16,12 +16,11 @@ from .capture import Capture, Shadower
 from .config import Config, split_listen
 from .errors import ConfigError
 from .models import Reply, Request
-from .promhist import LATENCY_BUCKETS_MS, LATENCY_FIELDS, field_for
+from .promhist import LATENCY
 from .traffic import TrafficControl
 
 log = logging.getLogger("diffsvc.gateway")
 
-_PRIMARY_LATENCY = LATENCY_FIELDS["primary"]
 DRAIN_TIMEOUT = 5.0
 
 CONFIG = web.AppKey("config", Config)
@@ -60,7 +59,7 @@ async def call_primary(app: web.Application, req: Request, headers: CIMultiDict[
         counters["primary_errors"] += 1
         log.warning("primary failed for %s %s: %s", req.method, req.path, primary.error)
     else:
-        counters[field_for(_PRIMARY_LATENCY, LATENCY_BUCKETS_MS, primary.elapsed_ms)] += 1
+        LATENCY["primary"].observe(counters, primary.elapsed_ms)
     return primary
 
 

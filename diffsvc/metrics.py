@@ -133,21 +133,20 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
     hist = HistogramMetricFamily("diffsvc_upstream_latency_seconds", "Latency of successful "
                                  "upstream calls made by the gateway", labels=["upstream"])
     for upstream in promhist.UPSTREAMS:
-        buckets = promhist.cumulative(gw, promhist.LATENCY_FIELDS[upstream],
-                                      promhist.LATENCY_BUCKETS_MS)
+        latency = promhist.LATENCY[upstream]
+        buckets = latency.cumulative(gw)
         if upstream != "secondary" or buckets[-1][1]:
-            hist.add_metric([upstream], buckets, sum_value=None)
+            hist.add_metric([upstream], buckets, sum_value=latency.sum_seconds(gw))
     yield hist
 
     depth = GaugeMetricFamily("diffsvc_queue_depth", "Comparison jobs (batches) waiting in the "
                               "queue")
     depth.add_metric([], snap.queue_depth)
     yield depth
-    buckets = promhist.cumulative(snap.worker, promhist.DURATION_FIELDS,
-                                  promhist.DURATION_BUCKETS_MS)
     hist = HistogramMetricFamily("diffsvc_comparison_duration_seconds", "Time a worker spent "
                                  "comparing one pair")
-    hist.add_metric([], buckets, sum_value=snap.worker.get(promhist.DURATION_SUM_US, 0) / 1e6)
+    hist.add_metric([], promhist.DURATION.cumulative(snap.worker),
+                    sum_value=promhist.DURATION.sum_seconds(snap.worker))
     yield hist
 
 

@@ -15,7 +15,7 @@ from diffsvc import keys, rulestore, store
 from diffsvc.compare import compare, compare_secondary
 from diffsvc.config import Config
 from diffsvc.models import Comparison, FieldDiff
-from diffsvc.promhist import DURATION_BUCKETS_MS, DURATION_FIELDS, DURATION_SUM_US, field_for
+from diffsvc.promhist import DURATION
 from diffsvc.rules import RuleSet
 
 log = logging.getLogger("diffsvc.worker")
@@ -79,9 +79,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
             results.append(Comparison(exchange_id, endpoint, "error",
                                       error=f"internal error: {type(exc).__name__}: {exc}",
                                       rules_digest=ctx.ruleset.digest))
-        pair_ms = (time.perf_counter() - pair_started) * 1000
-        durations[field_for(DURATION_FIELDS, DURATION_BUCKETS_MS, pair_ms)] += 1
-        durations[DURATION_SUM_US] += int(pair_ms * 1000)
+        DURATION.observe(durations, (time.perf_counter() - pair_started) * 1000)
     counted = store.record_comparisons(r, results, ctx.retention, latencies, noise)
     _record_durations(r, durations)
     counts = {"compared": len(results), "counted": counted, "missing": missing}

@@ -48,6 +48,8 @@ def test_metrics_match_the_report(serve, r, redis_url):
         assert samples[inf] == 110
         low = ("diffsvc_upstream_latency_seconds_bucket", (("le", "0.005"), ("upstream", upstream)))
         assert 0 <= samples[low] <= 110
+        mean = samples[("diffsvc_upstream_latency_seconds_sum", (("upstream", upstream),))] / 110
+        assert 0 < mean < 5  # loopback upstreams: each call took some time, less than seconds
     assert samples[("diffsvc_comparison_duration_seconds_count", ())] == 110
     assert samples[("diffsvc_comparison_duration_seconds_sum", ())] > 0
     assert samples[("diffsvc_queue_depth", ())] == 0

@@ -21,12 +21,12 @@ DASHBOARDS = ROOT / "dashboards"
 
 def exported_names() -> set[str]:
     """Every sample name the collector produces, from a snapshot with every counter set."""
-    gateway = {f: 1 for fields in promhist.LATENCY_FIELDS.values() for f in fields}
+    gateway = {f: 1 for h in promhist.LATENCY.values() for f in h.fields}
     snap = metrics.Snapshot(
         totals={"GET /a": {"pairs": 2, "matches": 1, "mismatches": 1, "errors": 0, "noise": 0}},
         fields={"GET /a": {"$.x": 1}},
         gateway={**gateway, "requests": 1, "shadow_ok": 1, "shadow_dropped": 1},
-        worker={f: 1 for f in promhist.DURATION_FIELDS}, queue_depth=1)
+        worker={f: 1 for f in promhist.DURATION.fields}, queue_depth=1)
     return {s.name for fam in metrics.families(snap) for s in fam.samples}
 
 
