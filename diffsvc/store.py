@@ -49,7 +49,11 @@ if ARGV[3] == 'mismatches' then
 end
 if ARGV[9] == '1' then
   redis.call('HINCRBY', KEYS[2], 'noise_pairs', 1)
-  if ARGV[10] == '1' then redis.call('HINCRBY', KEYS[2], 'noise_mismatches', 1) end
+  redis.call('HINCRBY', KEYS[6], 'noise_pairs', 1)
+  if ARGV[10] == '1' then
+    redis.call('HINCRBY', KEYS[2], 'noise_mismatches', 1)
+    redis.call('HINCRBY', KEYS[6], 'noise_mismatches', 1)
+  end
   for i = last_path + 1, #ARGV do redis.call('HINCRBY', KEYS[8], ARGV[i], 1) end
 end
 if ARGV[11] ~= '' then
@@ -283,16 +287,6 @@ def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
 
 
 # ---- diff quality: noise counts (primary vs secondary) and signature groups ----------------
-
-def noise_totals(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Per endpoint: noise_pairs and noise_mismatches only (what the overview shows)."""
-    with r.pipeline(transaction=False) as pipe:
-        for name in endpoints:
-            pipe.hmget(keys.totals(name), "noise_pairs", "noise_mismatches")
-        replies = pipe.execute()
-    return {name: {"noise_pairs": int(pairs or 0), "noise_mismatches": int(mismatches or 0)}
-            for name, (pairs, mismatches) in zip(endpoints, replies, strict=True)}
-
 
 def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per endpoint: noise_pairs, noise_mismatches, noise fields {path: n} and groups

@@ -95,11 +95,9 @@ def endpoint_detail(r: Redis, name: str, window: summary.Window) -> dict[str, An
     totals = {k: entry[k] for k in ("pairs", "matches", "mismatches", "errors",
                                      "mismatch_rate", "suppressed_as_noise")}
     raw_mismatches = totals["raw_mismatches"] = entry["raw"]["mismatches"]
-    noise = entry["noise"]
-    noise_counts = {"noise_pairs": noise["pairs"], "noise_mismatches": noise["mismatches"]}
     return {"endpoint": name, "window": window.to_dict(),
-            "summary": summary.endpoint_summary(name, buckets, hists, noise_counts),
-            "totals": totals, "noise": noise,
+            "summary": summary.endpoint_summary(name, buckets, hists),
+            "totals": totals, "noise": entry["noise"],
             "fields": [_field(f, ignored) for f in entry["fields"]],
             "groups": [_group(g, raw_mismatches) for g in entry["groups"]],
             "suspected_noise": entry["suspected_noise"], "samples": samples, "rules": rules}

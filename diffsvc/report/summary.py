@@ -81,10 +81,10 @@ def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[flo
     return out
 
 
-def endpoint_summary(name: str, buckets: list[dict[str, int]], histograms: list[dict[str, int]],
-                     quality: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Counters and latency over the window; noise (primary vs secondary, measured only with
-    a secondary) is the all-time figure, as workers keep it per endpoint, not per minute."""
+def endpoint_summary(name: str, buckets: list[dict[str, int]],
+                     histograms: list[dict[str, int]]) -> dict[str, Any]:
+    """Counters, noise (primary vs secondary, measured only with a secondary) and latency
+    over the window, from the per-minute buckets."""
     totals: dict[str, int] = {}
     for b in buckets:
         for k, v in b.items():
@@ -93,9 +93,8 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]], histograms: list[
     entry: dict[str, Any] = {"endpoint": name}
     entry.update({k: totals.get(k, 0) for k in COUNTERS})
     entry["mismatch_rate"] = rate(entry["mismatches"], entry["mismatches"] + entry["matches"])
-    q = quality or {}
-    entry["noise"] = q.get("noise_mismatches", 0)
-    entry["noise_pairs"] = q.get("noise_pairs", 0)
+    entry["noise"] = totals.get("noise_mismatches", 0)
+    entry["noise_pairs"] = totals.get("noise_pairs", 0)
     entry["noise_rate"] = rate(entry["noise"], entry["noise_pairs"])
     entry["latency_ms"] = {
         side: {"p50": latency.percentile(merged[key], 0.5),
@@ -109,8 +108,7 @@ def build(r: Redis, window: Window) -> dict[str, Any]:
     """{"window", "totals", "endpoints"}: endpoints sorted by mismatch rate, highest first."""
     names = store.endpoint_names(r)
     buckets = store.minute_buckets(r, names, window.minutes)
-    noise = store.noise_totals(r, names)
-    entries = [endpoint_summary(n, *buckets[n], noise[n]) for n in names]
+    entries = [endpoint_summary(n, *buckets[n]) for n in names]
     entries.sort(key=lambda e: (-e["mismatch_rate"], -e["pairs"], e["endpoint"]))
     totals: dict[str, Any] = {k: sum(e[k] for e in entries) for k in (*COUNTERS, "noise")}
     totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])

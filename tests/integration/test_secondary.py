@@ -84,3 +84,22 @@ def test_noise_and_groups_are_counted_once_per_exchange(r: Redis) -> None:
     q = store.quality_stats(r, ["GET /x"])["GET /x"]
     assert (q["noise_pairs"], q["noise_mismatches"], q["noise_fields"]) == (1, 1, {"$.a": 1})
     assert [n for _, n in q["groups"].values()] == [1]
+
+
+def test_the_summary_noise_is_taken_over_its_window(r: Redis) -> None:
+    import time
+
+    from diffsvc.report import summary
+
+    now = time.time()
+    diff = [FieldDiff("$.a", "changed", 1, 2)]
+    old = Comparison("old", "GET /x", "mismatch", diff, compared_at=now - 3600)
+    new = Comparison("new", "GET /x", "match", compared_at=now)
+    store.record_comparisons(r, [old, new], 7200, noise={"old": diff, "new": []})
+
+    def noise(seconds: float) -> tuple[int, int]:
+        [entry] = summary.build(r, summary.Window(now - seconds, now + 1))["endpoints"]
+        return entry["noise"], entry["noise_pairs"]
+
+    assert noise(900) == (0, 1)  # the last 15 minutes: one pair with a secondary, no noise
+    assert noise(7200) == (1, 2)  # two hours: the old noisy pair too
