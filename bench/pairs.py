@@ -105,5 +105,7 @@ def recorded(n: int = 2000) -> list[Exchange]:
 
 if __name__ == "__main__":  # pragma: no cover - a convenience to inspect the set
     with open(sys.argv[1] if len(sys.argv) > 1 else "/dev/stdout", "wb") as fh:
-        for ex in recorded():
-            fh.write(ex.to_bytes() + b"\n")
+        for ex in recorded():  # JSON lines: the bodies (JSON) as text
+            fh.write(orjson.dumps({"id": ex.id, "path": ex.request.path,
+                                   "primary": ex.primary.body.decode(),
+                                   "candidate": ex.candidate.body.decode()}) + b"\n")

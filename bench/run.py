@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
-
 from diffsvc import config, jobqueue, keys, store
 from diffsvc.embedded import EmbeddedRedis, free_port
 
@@ -61,12 +59,11 @@ def lag_ms(redis_url: str) -> tuple[float, float, int]:
     lags = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        comps = r.mget([keys.comparison(i) for i in chunk])
-        exes = r.mget([keys.exchange(i) for i in chunk])
+        comps = store.load_comparisons(r, chunk)
+        exes = store.load_exchanges(r, chunk)
         for c, x in zip(comps, exes, strict=True):
             if c and x:
-                lags.append((orjson.loads(c)["compared_at"] - orjson.loads(x)["captured_at"])
-                            * 1000)
+                lags.append((c.compared_at - x.captured_at) * 1000)
     lags.sort()
     if not lags:
         return 0.0, 0.0, 0

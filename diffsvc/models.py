@@ -1,5 +1,10 @@
 """The one record that travels end to end: Exchange (request + a Reply per upstream),
-and the Comparison a worker makes of it. Both serialise to versioned bytes for Redis."""
+and the Comparison a worker makes of it. Both serialise to versioned bytes for Redis.
+
+An Exchange is stored as a frame: `DX2\n`, the length of a JSON header (4 bytes, big-endian),
+the JSON header (everything but the bodies, and the body lengths), then the raw bodies. No
+base64: encoding and decoding the bodies cost as much as parsing them. Version 1 (one JSON
+document, base64 bodies) is still read."""
 
 from __future__ import annotations
 
@@ -11,19 +16,13 @@ from typing import Any, Literal
 
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_FRAME = b"DX2\n"
+_HEADER_LEN = 4
 
 Headers = list[tuple[str, str]]
 Verdict = Literal["match", "mismatch", "error"]
 UPSTREAMS = ("primary", "candidate", "secondary")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text)
 
 
 @dataclass(slots=True)
@@ -43,24 +42,15 @@ class Reply:
                 return value
         return None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "headers": self.headers,
-            "body": _b64(self.body),
-            "elapsed_ms": self.elapsed_ms,
-            "error": self.error,
-        }
+    def meta(self) -> dict[str, Any]:
+        """Everything but the body."""
+        return {"status": self.status, "headers": self.headers, "elapsed_ms": self.elapsed_ms,
+                "error": self.error}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Reply:
-        return cls(
-            status=int(d["status"]),
-            headers=[(str(k), str(v)) for k, v in d["headers"]],
-            body=_unb64(d["body"]),
-            elapsed_ms=float(d["elapsed_ms"]),
-            error=d.get("error"),
-        )
+    def from_meta(cls, d: dict[str, Any], body: bytes) -> Reply:
+        return cls(status=int(d["status"]), headers=[(str(k), str(v)) for k, v in d["headers"]],
+                   body=body, elapsed_ms=float(d["elapsed_ms"]), error=d.get("error"))
 
 
 @dataclass(slots=True)
@@ -79,24 +69,15 @@ class Request:
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
-            "body": _b64(self.body),
-        }
+    def meta(self) -> dict[str, Any]:
+        """Everything but the body."""
+        return {"method": self.method, "path": self.path, "query": self.query,
+                "headers": self.headers}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Request:
-        return cls(
-            method=d["method"],
-            path=d["path"],
-            query=d.get("query", ""),
-            headers=[(str(k), str(v)) for k, v in d["headers"]],
-            body=_unb64(d["body"]),
-        )
+    def from_meta(cls, d: dict[str, Any], body: bytes) -> Request:
+        return cls(method=d["method"], path=d["path"], query=d.get("query", ""),
+                   headers=[(str(k), str(v)) for k, v in d["headers"]], body=body)
 
 
 def new_id() -> str:
@@ -115,31 +96,48 @@ class Exchange:
     captured_at: float = field(default_factory=time.time)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": SCHEMA_VERSION,
-                "id": self.id,
-                "captured_at": self.captured_at,
-                "request": self.request.to_dict(),
-                "primary": self.primary.to_dict(),
-                "candidate": self.candidate.to_dict(),
-                "secondary": self.secondary.to_dict() if self.secondary else None,
-            }
-        )
+        replies = [self.primary, self.candidate, self.secondary]
+        bodies = [self.request.body] + [r.body if r else b"" for r in replies]
+        header = orjson.dumps({
+            "v": SCHEMA_VERSION, "id": self.id, "captured_at": self.captured_at,
+            "request": self.request.meta(), "primary": self.primary.meta(),
+            "candidate": self.candidate.meta(),
+            "secondary": self.secondary.meta() if self.secondary else None,
+            "bodies": [len(b) for b in bodies]})
+        return b"".join([_FRAME, len(header).to_bytes(_HEADER_LEN, "big"), header, *bodies])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Exchange:
-        d = orjson.loads(raw)
-        if d.get("v") != SCHEMA_VERSION:
+        if not raw.startswith(_FRAME):
+            return cls._from_v1(orjson.loads(raw))
+        start = len(_FRAME) + _HEADER_LEN
+        end = start + int.from_bytes(raw[len(_FRAME):start], "big")
+        d = orjson.loads(raw[start:end])
+        bodies = []
+        for n in d["bodies"]:
+            bodies.append(raw[end:end + n])
+            end += n
+        if end != len(raw):
+            raise ValueError(f"exchange frame holds {len(raw)} bytes, its header says {end}")
+        return cls(id=d["id"], captured_at=float(d["captured_at"]),
+                   request=Request.from_meta(d["request"], bodies[0]),
+                   primary=Reply.from_meta(d["primary"], bodies[1]),
+                   candidate=Reply.from_meta(d["candidate"], bodies[2]),
+                   secondary=Reply.from_meta(d["secondary"], bodies[3]) if d["secondary"] else None)
+
+    @classmethod
+    def _from_v1(cls, d: dict[str, Any]) -> Exchange:
+        """Version 1: one JSON document, bodies in base64."""
+        if d.get("v") != 1:
             raise ValueError(f"exchange schema version {d.get('v')!r}, expected {SCHEMA_VERSION}")
-        return cls(
-            id=d["id"],
-            captured_at=float(d["captured_at"]),
-            request=Request.from_dict(d["request"]),
-            primary=Reply.from_dict(d["primary"]),
-            candidate=Reply.from_dict(d["candidate"]),
-            secondary=Reply.from_dict(d["secondary"]) if d.get("secondary") else None,
-        )
+
+        def reply(r: dict[str, Any]) -> Reply:
+            return Reply.from_meta(r, base64.b64decode(r["body"]))
+
+        return cls(id=d["id"], captured_at=float(d["captured_at"]),
+                   request=Request.from_meta(d["request"], base64.b64decode(d["request"]["body"])),
+                   primary=reply(d["primary"]), candidate=reply(d["candidate"]),
+                   secondary=reply(d["secondary"]) if d.get("secondary") else None)
 
 
 @dataclass(slots=True, frozen=True)

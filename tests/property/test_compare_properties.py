@@ -143,3 +143,12 @@ def test_redaction_never_raises_and_keeps_the_verdict(ex: Exchange) -> None:
     after = compare(redacted, RULES, CAP).verdict
     if before == "match":
         assert after == "match"
+
+
+@FAST
+@given(exchanges(), st.booleans())
+def test_an_exchange_round_trips_through_its_stored_bytes(ex: Exchange, secondary: bool) -> None:
+    if secondary:
+        ex.secondary = Reply(503, [("Retry-After", "1")], b"\x00busy\r\n", 2.5, "boom")
+    again = Exchange.from_bytes(ex.to_bytes())
+    assert again == ex

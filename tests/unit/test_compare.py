@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 from typing import Any
 
 import orjson
+import pytest
 
 from diffsvc.compare import compare, diff_trees
 from diffsvc.models import Exchange, Reply, Request
@@ -155,3 +157,21 @@ def test_comparison_round_trips_through_bytes() -> None:
     result = compare(exchange(jreply({"p": 1}), jreply({"p": 2})), rules(), MAX_BODY)
     again = Comparison.from_bytes(result.to_bytes())
     assert again.diffs == result.diffs and again.verdict == "mismatch"
+
+
+def test_exchanges_stored_by_version_1_are_still_read() -> None:
+    v1 = {"v": 1, "id": "old", "captured_at": 1.5,
+          "request": {"method": "GET", "path": "/a", "query": "q=1", "headers": [["A", "b"]],
+                      "body": ""},
+          "primary": {"status": 200, "headers": [], "body": base64.b64encode(b'{"x":1}').decode(),
+                      "elapsed_ms": 1.0, "error": None},
+          "candidate": {"status": 500, "headers": [], "body": "", "elapsed_ms": 2.0,
+                        "error": "timeout"},
+          "secondary": None}
+    ex = Exchange.from_bytes(orjson.dumps(v1))
+    assert (ex.id, ex.request.target, ex.primary.body, ex.candidate.error) == (
+        "old", "/a?q=1", b'{"x":1}', "timeout")
+    with pytest.raises(ValueError, match="schema version 7"):
+        Exchange.from_bytes(orjson.dumps({**v1, "v": 7}))
+    with pytest.raises(ValueError, match="frame holds"):
+        Exchange.from_bytes(ex.to_bytes()[:-3] + b"xyzw")
