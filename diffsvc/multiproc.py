@@ -2,9 +2,9 @@
 
 Gateway children each bind their own listening socket with SO_REUSEPORT, so the kernel
 spreads new connections across them; each has its own event loop, client session, capture
-buffer and Redis connection (Redis is the only shared state). The children run in their own process
-group and die with the parent; SIGTERM or SIGINT to the parent is forwarded once as SIGTERM,
-and each child finishes its work (shadows and buffer, or the current job) before it exits."""
+buffer and Redis connection (Redis is the only shared state). The children run in their own
+process group and die with the parent; SIGTERM or SIGINT to the parent is forwarded once as
+SIGTERM, and each child finishes its work (shadows and buffer, or the current job) first."""
 
 from __future__ import annotations
 
