@@ -156,6 +156,7 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
 
     latencies, noise = latencies or {}, noise or {}
     records = []
+    endpoint_keys: dict[tuple[str, int, str], dict[str, str]] = {}  # a batch shares most keys
     for c in comparisons:
         minute = int(c.compared_at // 60)
         lat = latencies.get(c.exchange_id)
@@ -165,13 +166,11 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
             sig_id, sig_json = groups.signature_id(sig), groups.signature_json(sig).decode()
         # noise is measured on compared pairs only: an error verdict has none
         secondary = noise.get(c.exchange_id) if c.verdict != "error" else None
+        where = (c.endpoint, minute, sig_id)
+        if where not in endpoint_keys:
+            endpoint_keys[where] = _endpoint_keys(*where)
         records.append({
-            "k": {"comparison": keys.comparison(c.exchange_id), "totals": keys.totals(c.endpoint),
-                  "fields": keys.fields(c.endpoint), "samples": keys.samples(c.endpoint), "minute": keys.minute(c.endpoint, minute),
-                  "latency": keys.latency(c.endpoint, minute),
-                  "noise_fields": keys.noise_fields(c.endpoint), "groups": keys.groups(c.endpoint),
-                  "group_signatures": keys.group_signatures(c.endpoint),
-                  "group_samples": keys.group_samples(c.endpoint, sig_id)},
+            "k": {"comparison": keys.comparison(c.exchange_id), **endpoint_keys[where]},
             "comparison": c.to_bytes().decode(), "verdict": VERDICT_FIELD[c.verdict],
             "endpoint": c.endpoint, "id": c.exchange_id,
             "lat": [latency.field("p", lat[0]), latency.field("c", lat[1])] if lat else [],
@@ -183,6 +182,15 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
     script = r.register_script(_RECORD)
     return int(script(args=[int(ttl), SAMPLES_KEPT, groups.SAMPLES_PER_GROUP,
                             orjson.dumps(records), keys.ENDPOINTS]))
+
+
+def _endpoint_keys(endpoint: str, minute: int, sig_id: str) -> dict[str, str]:
+    """The keys a comparison of `endpoint` counts in, but its own (see _RECORD)."""
+    return {"totals": keys.totals(endpoint), "fields": keys.fields(endpoint),
+            "samples": keys.samples(endpoint), "minute": keys.minute(endpoint, minute),
+            "latency": keys.latency(endpoint, minute), "noise_fields": keys.noise_fields(endpoint),
+            "groups": keys.groups(endpoint), "group_signatures": keys.group_signatures(endpoint),
+            "group_samples": keys.group_samples(endpoint, sig_id)}
 
 
 def load_comparison(r: Redis, exchange_id: str) -> Comparison | None:
