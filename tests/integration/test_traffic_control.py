@@ -43,10 +43,15 @@ async def _load(url: str, targets: list[tuple[str, dict[str, str]]], rate: float
         return time.monotonic() - started
 
 
-def _wait_idle(r: Any, key: str, expected: int) -> None:
+def _wait_accounted(r: Any, outcomes: tuple[str, ...], total: int) -> dict[str, int]:
+    """Shadow calls finish after the client's answer: wait until the gateway's counters
+    account for all `total` requests (each one captured or skipped for a reason)."""
     deadline = time.monotonic() + 15
-    while store.gateway_counters(r).get(key, 0) < expected:
-        assert time.monotonic() < deadline, store.gateway_counters(r)
+    while True:
+        counters = store.gateway_counters(r)
+        if sum(counters.get(k, 0) for k in outcomes) >= total:
+            return counters
+        assert time.monotonic() < deadline, counters
         time.sleep(0.05)
 
 
@@ -64,7 +69,8 @@ def test_consistent_sample_by_header_is_all_or_none_per_key(serve, r, make_confi
     keys = [f"user-{k}" for k in range(2000)]
     targets = [(f"/api/{n}", {"X-User-Id": key}) for n in ("a", "b") for key in keys]
     asyncio.run(_load(gw.url, targets, 0))
-    _wait_idle(r, "captured", store.gateway_counters(r).get("mirrored", 0) or 1)
+    counters = _wait_accounted(r, ("captured", "skipped_sample"), len(targets))
+    assert counters["captured"] == cand_seen.total() // 2  # _tenant:* counts each call too
     assert all(prod_seen[key] == 2 for key in keys)
     per_key = Counter(cand_seen[key] for key in keys)
     assert set(per_key) <= {0, 2}, per_key  # all or none of a key's requests
@@ -85,8 +91,9 @@ def test_shadow_rate_cap_holds_under_ten_times_the_load(serve, r, make_config):
     gw = serve(gateway.build_app(cfg))
     targets = [("/api/x", {"X-User-Id": str(i)}) for i in range(int(load * seconds))]
     took = asyncio.run(_load(gw.url, targets, load))
+    counters = _wait_accounted(r, ("captured", "skipped_rate_limit"), len(targets))
     reached = sum(n for k, n in cand_seen.items() if not k.startswith("_"))
-    _wait_idle(r, "skipped_rate_limit", len(targets) - reached)
+    assert reached == counters["captured"]
     allowed = cap * took
     print(f"\nrate cap {cap:g}/s under {len(targets) / took:.0f}/s offered for {took:.2f}s: "
           f"{reached} reached the candidate ({reached / took:.2f}/s, "
