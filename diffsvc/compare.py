@@ -1,12 +1,14 @@
 """Compare the replies of one Exchange. Pure: imports neither aiohttp nor redis.
 
 Cheap path first: bodies are parsed, ignored fields removed, and canonical forms compared;
-only pairs that still differ are walked, and deepdiff is called on the parts a plain walk
-cannot explain (arrays whose lengths differ: insertions, removals)."""
+only pairs that still differ are walked. Arrays whose lengths differ are aligned on the
+canonical form of their items (difflib, as deepdiff itself does); deepdiff is called only
+on a run of changed items whose lengths still differ, where it pairs items by likeness."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from difflib import SequenceMatcher
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -69,7 +71,7 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff], tol: Tolerates) 
                     _walk(x, y, path + (i,), out, tol)
         else:
             out.append(_diff(path, "length_changed", len(a), len(b)))
-            out.extend(_deepdiff_list(a, b, path))
+            _align(a, b, path, out, tol)
     elif a != b:
         if tol is not None and type(a) in _NUMBER and tol(path, a, b):
             return
@@ -83,8 +85,36 @@ _DEEPDIFF_KINDS = {
 }
 
 
-def _deepdiff_list(a: list[Any], b: list[Any], path: Concrete) -> list[FieldDiff]:
-    """Arrays of different lengths: let deepdiff align them (insertions vs changes)."""
+def _align(a: list[Any], b: list[Any], path: Concrete, out: list[FieldDiff],
+           tol: Tolerates) -> None:
+    """Arrays of different lengths: equal runs are skipped, inserted and deleted runs are
+    added and removed items, a changed run of equal length is walked item by item, and
+    deepdiff pairs the items of a changed run whose lengths differ."""
+    matcher = SequenceMatcher(None, [canonical(x) for x in a], [canonical(y) for y in b],
+                              autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "delete":
+            out.extend(_diff(path + (i,), "removed", a[i], None) for i in range(i1, i2))
+        elif tag == "insert":
+            out.extend(_diff(path + (j,), "added", None, b[j]) for j in range(j1, j2))
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                _walk(a[i], b[j], path + (i,), out, tol)
+        elif tag == "replace":
+            out.extend(_deepdiff_run(a[i1:i2], b[j1:j2], path, i1, j1))
+
+
+_DEEPDIFF_KINDS = {
+    "iterable_item_added": "added", "iterable_item_removed": "removed",
+    "dictionary_item_added": "added", "dictionary_item_removed": "removed",
+    "values_changed": "changed", "type_changes": "type_changed",
+}
+
+
+def _deepdiff_run(a: list[Any], b: list[Any], path: Concrete, a_start: int,
+                  b_start: int) -> list[FieldDiff]:
+    """A changed run of items, a[a_start:…] against b[b_start:…]: deepdiff pairs them;
+    its indices are made absolute again (an added item's index is in b, others in a)."""
     out = []
     tree = DeepDiff(a, b, view="tree", verbose_level=2)
     for report_type, items in tree.items():
@@ -92,10 +122,11 @@ def _deepdiff_list(a: list[Any], b: list[Any], path: Concrete) -> list[FieldDiff
         if kind is None:
             continue
         for item in items:
-            rel = tuple(item.path(output_format="list"))
+            index, *rest = item.path(output_format="list")
+            index += b_start if kind == "added" else a_start
             t1 = None if kind == "added" else item.t1
             t2 = None if kind == "removed" else item.t2
-            out.append(_diff(path + rel, kind, t1, t2))
+            out.append(_diff(path + (index, *rest), kind, t1, t2))
     return out
 
 

@@ -84,6 +84,34 @@ def test_array_length_change_uses_deepdiff_alignment() -> None:
     assert ("$.xs[*]", "added") in kinds
 
 
+def test_an_item_inserted_mid_array_is_one_added_item_not_a_cascade() -> None:
+    a = [{"id": i, "v": i} for i in range(5)]
+    b = a[:2] + [{"id": 9, "v": 9}] + a[2:]
+    assert [(d.location, d.kind) for d in diff_trees(a, b)] == [
+        ("$", "length_changed"), ("$[2]", "added")]
+    assert [(d.location, d.kind) for d in diff_trees(b, a)] == [
+        ("$", "length_changed"), ("$[2]", "removed")]
+
+
+def test_a_changed_run_of_unequal_length_keeps_absolute_indices() -> None:
+    a = [{"id": 0}, {"id": 1, "v": 1}, {"id": 3, "v": 3}]
+    b = [{"id": 0}, {"id": 1, "v": 5}, {"id": 2, "v": 2}, {"id": 3, "v": 3}]
+    diffs = [(d.location, d.kind, d.primary, d.candidate) for d in diff_trees(a, b)]
+    assert ("$[1].v", "changed", 1, 5) in diffs
+    assert ("$[2]", "added", None, '{"id":2,"v":2}') in diffs
+    assert len(diffs) == 3  # and length_changed
+
+
+def test_tolerance_applies_inside_realigned_arrays() -> None:
+    tolerant = RuleSet.build({"fields": [], "headers": []}, [],
+                             tolerance=[{"path": "$.xs[*].p", "abs": 0.5}])
+    a = {"xs": [{"p": 1.0}, {"p": 2.0}]}
+    b = {"xs": [{"p": 1.2}, {"p": 2.0}, {"p": 3.0}]}
+    diffs = diff_trees(a, b, rules=tolerant.for_endpoint("GET /x"))
+    assert [(d.location, d.kind) for d in diffs] == [("$.xs", "length_changed"),
+                                                      ("$.xs[2]", "added")]
+
+
 def test_status_difference() -> None:
     result = compare(exchange(jreply({"a": 1}), jreply({"a": 1}, status=500)), rules(), MAX_BODY)
     assert result.verdict == "mismatch"
