@@ -28,12 +28,13 @@ COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
 # as one JSON argument: packed by redis-py as ~30 arguments per comparison, it cost more
 # than the comparisons themselves. Key names are inside it (built by `keys`): diffsvc needs
 # one Redis, not a Cluster.
-# ARGV: 1 ttl, 2 samples kept, 3 samples kept per group, 4 JSON list of records:
-#   k: {comparison, totals, fields, samples, minute, latency, noise_fields, groups,
-#       group_signatures, group_samples}, comparison (stored bytes), verdict (counter
-#   field), endpoint, id, lat ([] or [primary field, candidate field]), noise (0: no
-#   secondary, 1: equal, 2: differed), noise_paths, paths, sig ('' or signature id),
-#   sig_json; 5 the endpoints set
+# ARGV: 1 ttl, 2 samples kept, 3 samples kept per group, 4 JSON {keysets, records}:
+#   keysets: [{totals, fields, samples, minute, latency, noise_fields, groups,
+#   group_signatures, group_samples}], one per (endpoint, minute, group) in the batch;
+#   records: [{key (of the comparison), comparison (stored bytes), ks (keyset number, from
+#   1), verdict (counter field), endpoint, id, lat ([] or [primary field, candidate field]),
+#   noise (0: no secondary, 1: equal, 2: differed), noise_paths, paths, sig ('' or
+#   signature id), sig_json}]; 5 the endpoints set
 _RECORD = """
 local ttl, kept, group_kept = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local counts, expiring, lists, signatures, endpoints = {}, {}, {}, {}, {}
@@ -48,9 +49,10 @@ local function push(key, id, limit)
   l[#l + 1] = id
 end
 local counted = 0
-for _, c in ipairs(cjson.decode(ARGV[4])) do
-  local k = c.k
-  if redis.call('SET', k.comparison, c.comparison, 'NX', 'EX', ttl) then
+local batch = cjson.decode(ARGV[4])
+for _, c in ipairs(batch.records) do
+  local k = batch.keysets[c.ks]
+  if redis.call('SET', c.key, c.comparison, 'NX', 'EX', ttl) then
     counted = counted + 1
     add(k.totals, 'pairs'); add(k.totals, c.verdict)
     add(k.minute, 'pairs'); add(k.minute, c.verdict); expiring[k.minute] = true
@@ -156,7 +158,7 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
 
     latencies, noise = latencies or {}, noise or {}
     records = []
-    endpoint_keys: dict[tuple[str, int, str], dict[str, str]] = {}  # a batch shares most keys
+    keysets: dict[tuple[str, int, str], int] = {}  # a batch shares most endpoint keys
     for c in comparisons:
         minute = int(c.compared_at // 60)
         lat = latencies.get(c.exchange_id)
@@ -166,26 +168,25 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
             sig_id, sig_json = groups.signature_id(sig), groups.signature_json(sig).decode()
         # noise is measured on compared pairs only: an error verdict has none
         secondary = noise.get(c.exchange_id) if c.verdict != "error" else None
-        where = (c.endpoint, minute, sig_id)
-        if where not in endpoint_keys:
-            endpoint_keys[where] = _endpoint_keys(*where)
         records.append({
-            "k": {"comparison": keys.comparison(c.exchange_id), **endpoint_keys[where]},
-            "comparison": c.to_bytes().decode(), "verdict": VERDICT_FIELD[c.verdict],
-            "endpoint": c.endpoint, "id": c.exchange_id,
+            "key": keys.comparison(c.exchange_id), "comparison": c.to_bytes().decode(),
+            "ks": keysets.setdefault((c.endpoint, minute, sig_id), len(keysets) + 1),
+            "verdict": VERDICT_FIELD[c.verdict], "endpoint": c.endpoint, "id": c.exchange_id,
             "lat": [latency.field("p", lat[0]), latency.field("c", lat[1])] if lat else [],
             "noise": 0 if secondary is None else 2 if secondary else 1,
             "noise_paths": sorted({d.path for d in secondary}) if secondary else [],
             "paths": c.paths, "sig": sig_id, "sig_json": sig_json})
     if not records:
         return 0
+    batch = {"records": records, "keysets": [_endpoint_keys(*where) for where in keysets]}
     script = r.register_script(_RECORD)
     return int(script(args=[int(ttl), SAMPLES_KEPT, groups.SAMPLES_PER_GROUP,
-                            orjson.dumps(records), keys.ENDPOINTS]))
+                            orjson.dumps(batch), keys.ENDPOINTS]))
 
 
 def _endpoint_keys(endpoint: str, minute: int, sig_id: str) -> dict[str, str]:
-    """The keys a comparison of `endpoint` counts in, but its own (see _RECORD)."""
+    """The keys a comparison of `endpoint` in `minute` (and group `sig_id`) counts in; a
+    batch sends each set once and its records refer to it by number (see _RECORD)."""
     return {"totals": keys.totals(endpoint), "fields": keys.fields(endpoint),
             "samples": keys.samples(endpoint), "minute": keys.minute(endpoint, minute),
             "latency": keys.latency(endpoint, minute), "noise_fields": keys.noise_fields(endpoint),
