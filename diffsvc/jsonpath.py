@@ -146,6 +146,14 @@ def _remove(node: Any, steps: tuple[Step, ...]) -> None:
             else:
                 del container[name]
         return
+    if not step.recursive:  # [*] or .*: every child of this node
+        if not rest:
+            node.clear()
+            return
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                _remove(child, rest)
+        return
     doomed: list[Key] = []
     for key, child in _children(node):
         if step.accepts(key):

@@ -105,6 +105,14 @@ def test_remove_from_array_elements_keeps_order_of_the_rest() -> None:
     assert doc == {"xs": []}
 
 
+def test_remove_from_wildcard_names_in_objects() -> None:
+    doc = {"a": {"x": 1, "y": 2}, "b": {"x": 3}, "c": 4, "d": [{"x": 5}]}
+    parse("$.*.x").remove_from(doc)
+    assert doc == {"a": {"y": 2}, "b": {}, "c": 4, "d": [{"x": 5}]}  # d[0] is one level deeper
+    parse("$.a.*").remove_from(doc)
+    assert doc == {"a": {}, "b": {}, "c": 4, "d": [{"x": 5}]}
+
+
 def test_remove_from_missing_path_is_a_no_op() -> None:
     doc = copy.deepcopy(DOC)
     parse("$.nope.deeper").remove_from(doc)
