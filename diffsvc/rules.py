@@ -143,7 +143,8 @@ def _compile_fields(paths: list[str], where: str) -> Paths:
     return tuple(jsonpath.parse(p, rule=f"{where}[{i}] {p!r}") for i, p in enumerate(paths))
 
 
-def _compile_only(paths: list[str], where: str) -> tuple[Paths, frozenset[str]]:
+def _compile_paths(paths: list[str], where: str) -> tuple[Paths, frozenset[str]]:
+    """JSONPaths and `header.<name>` paths (names lower-cased), as the report shows them."""
     body, headers = [], set()
     for i, p in enumerate(paths):
         if isinstance(p, str) and p.lower().startswith("header."):
@@ -181,6 +182,7 @@ class RuleSet:
     global_headers: frozenset[str] = frozenset()
     routes: tuple[RouteRules, ...] = ()
     extra: dict[str, Paths] = field(default_factory=dict)
+    extra_headers: dict[str, frozenset[str]] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     global_order: Paths = ()
     global_tolerance: tuple[Tolerance, ...] = ()
@@ -194,12 +196,13 @@ class RuleSet:
               extra: dict[str, list[str]] | None = None, *,
               ignore_order: list[str] | None = None, tolerance: Any = None,
               only: list[str] | None = None) -> RuleSet:
-        """`extra` maps an endpoint (or `*` for all) to more ignored fields, e.g. from the UI."""
+        """`extra` maps an endpoint (or `*` for all) to more ignored fields (JSONPaths or
+        `header.<name>`), e.g. from the UI."""
         extra = extra or {}
         compiled = []
         for i, route in enumerate(routes):
             where = f"routes[{i}]"
-            r_only, r_only_headers = _compile_only(route.get("only") or [], f"{where}.only")
+            r_only, r_only_headers = _compile_paths(route.get("only") or [], f"{where}.only")
             compiled.append(RouteRules(
                 pattern=RoutePattern.compile(route["match"], route.get("name") or route["match"]),
                 fields=_compile_fields(route["ignore"]["fields"], f"{where}.ignore.fields"),
@@ -209,12 +212,15 @@ class RuleSet:
                 tolerance=_compile_tolerance(route.get("tolerance"), f"{where}.tolerance"),
                 only=r_only, only_headers=r_only_headers,
             ))
-        g_only, g_only_headers = _compile_only(only or [], "only")
+        g_only, g_only_headers = _compile_paths(only or [], "only")
+        added = {k: _compile_paths(v, f"rules[{k!r}]") for k, v in extra.items()}
+        everywhere_fields, everywhere_headers = added.pop("*", ((), frozenset()))
         return cls(
-            global_fields=_compile_fields(ignore["fields"] + extra.get("*", []), "ignore.fields"),
-            global_headers=frozenset(h.lower() for h in ignore["headers"]),
+            global_fields=_compile_fields(ignore["fields"], "ignore.fields") + everywhere_fields,
+            global_headers=frozenset(h.lower() for h in ignore["headers"]) | everywhere_headers,
             routes=tuple(compiled),
-            extra={k: _compile_fields(v, f"rules[{k!r}]") for k, v in extra.items() if k != "*"},
+            extra={k: fields_ for k, (fields_, _) in added.items()},
+            extra_headers={k: headers for k, (_, headers) in added.items()},
             source={"ignore": ignore, "routes": routes, "extra": extra,
                     "ignore_order": list(ignore_order or []), "tolerance": tolerance or [],
                     "only": list(only or [])},
@@ -257,6 +263,7 @@ class RuleSet:
                 only.extend(route.only)
                 only_headers |= route.only_headers
         fields_.extend(self.extra.get(endpoint, ()))
+        headers |= self.extra_headers.get(endpoint, frozenset())
         selective = bool(only or only_headers)
         rules = EffectiveRules(tuple(fields_), frozenset(headers), tuple(order), tuple(tolerance),
                                tuple(only), frozenset(only_headers) if selective else None)

@@ -4,6 +4,7 @@ the YAML a config file takes (`ignore:` for all endpoints, `routes:` for one).""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -31,12 +32,23 @@ class Rule:
         return asdict(self)
 
 
+HEADER = "header."
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+
+
 def validate(path: Any, endpoint: Any = ALL, note: Any = "") -> tuple[str, str, str]:
-    """Checked (path, endpoint, note); RuleError names what was wrong."""
+    """Checked (path, endpoint, note); RuleError names what was wrong. The path is a JSONPath
+    or `header.<name>`, as the report shows them."""
     if not isinstance(path, str) or not path.strip():
-        raise RuleError("path", "expected a JSONPath such as $.items[*].price", path)
+        raise RuleError("path", "expected a JSONPath such as $.items[*].price, or "
+                                "header.<name>", path)
     path = path.strip()
-    jsonpath.parse(path, rule="path")
+    if path.lower().startswith(HEADER):
+        if not _TOKEN.match(path[len(HEADER):]):
+            raise RuleError("path", "expected a header name after 'header.'", path)
+        path = path.lower()
+    else:
+        jsonpath.parse(path, rule="path")
     if endpoint in (None, ""):
         endpoint = ALL
     if not isinstance(endpoint, str) or (endpoint != ALL and " /" not in endpoint):
@@ -88,13 +100,22 @@ def extra(rules: list[Rule]) -> dict[str, list[str]]:
 
 
 def to_yaml(rules: list[Rule]) -> str:
-    """The rules as config YAML: global ones under `ignore.fields`, the rest as `routes`."""
+    """The rules as config YAML: global ones under `ignore`, the rest as `routes`; JSONPaths
+    go to `fields`, `header.<name>` rules to `headers`."""
     by_endpoint = extra(rules)
     doc: dict[str, Any] = {}
     if ALL in by_endpoint:
-        doc["ignore"] = {"fields": by_endpoint.pop(ALL)}
+        doc["ignore"] = _ignore_section(by_endpoint.pop(ALL))
     if by_endpoint:
-        doc["routes"] = [{"match": ep, "ignore": {"fields": paths}}
+        doc["routes"] = [{"match": ep, "ignore": _ignore_section(paths)}
                          for ep, paths in sorted(by_endpoint.items())]
     header = "# ignore rules added in the diffsvc report UI; merge into your config file\n"
     return header + (yaml.safe_dump(doc, sort_keys=False) if doc else "{}\n")
+
+
+def _ignore_section(paths: list[str]) -> dict[str, list[str]]:
+    section: dict[str, list[str]] = {"fields": [p for p in paths if not p.startswith(HEADER)]}
+    headers = [p[len(HEADER):] for p in paths if p.startswith(HEADER)]
+    if headers:
+        section["headers"] = headers
+    return section

@@ -86,7 +86,8 @@ SCHEMAS: dict[str, Any] = {
         "endpoint": {"type": "string", "description": "endpoint name or * for all"},
         "note": {"type": "string"}, "created_at": NUM}},
     "NewRule": {"type": "object", "required": ["path"], "properties": {
-        "path": {"type": "string", "example": "$.price"},
+        "path": {"type": "string", "example": "$.price",
+                 "description": "a JSONPath, or header.<name> for a header"},
         "endpoint": {"type": "string", "example": "GET /api/products/{id}"},
         "note": {"type": "string"}}},
 }

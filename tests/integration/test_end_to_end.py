@@ -65,3 +65,35 @@ def test_percent_encoded_query_and_path_reach_primary_as_sent(serve, r, redis_ur
         assert resp.status == 200
         assert resp.read().decode() == target
     assert target in seen
+
+
+def test_a_header_rule_added_from_the_ui_stops_new_header_mismatches(serve, r, redis_url):
+    from diffsvc import rulestore
+
+    def build_app(build: str) -> web.Application:
+        async def any_path(request: web.Request) -> web.Response:
+            return web.json_response({"ok": True}, headers={"X-Build": build})
+
+        app = web.Application()
+        app.router.add_get("/api/ping", any_path)
+        return app
+
+    prod, cand = serve(build_app("41")), serve(build_app("42"))
+    cfg = config.load(overrides={"redis_url": redis_url, "primary": prod.url,
+                                 "candidate": cand.url, "flush_interval": "10ms"})
+    gw = serve(gateway.build_app(cfg))
+
+    def send(n: int, total: int) -> dict:
+        for _ in range(n):
+            with urllib.request.urlopen(f"{gw.url}/api/ping") as resp:
+                assert resp.headers["X-Build"] == "41"
+        wait_captured(r, total)
+        run_worker_burst(cfg)
+        [entry] = data.build(r)["endpoints"]
+        return entry
+
+    entry = send(10, 10)
+    assert entry["fields"] == [{"path": "header.x-build", "mismatches": 10, "rate": 1.0}]
+    rulestore.add(r, entry["fields"][0]["path"], entry["endpoint"])  # what the UI button sends
+    entry = send(10, 20)
+    assert (entry["pairs"], entry["mismatches"]) == (20, 10)

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from diffsvc import config
 from diffsvc.compare import compare
@@ -133,3 +134,31 @@ def test_rules_leave_equal_bodies_alone_on_the_cheap_path() -> None:
     body = jr({"a": [2, 1]})
     result = compare(Exchange(Request("GET", "/x"), body, body), rs(ignore_order=["$.a"]), MB)
     assert (result.verdict, result.body_kind) == ("match", "json")
+
+
+def test_rules_added_from_the_ui_may_name_headers() -> None:
+    ruleset = RuleSet.build({"fields": [], "headers": []}, [],
+                            {"*": ["header.X-Everywhere", "$.a"], "GET /one": ["header.x-one"]})
+    one, other = ruleset.for_endpoint("GET /one"), ruleset.for_endpoint("GET /other")
+    assert one.header_ignored("X-Everywhere") and other.header_ignored("x-everywhere")
+    assert one.header_ignored("X-One") and not other.header_ignored("x-one")
+    assert [p.text for p in other.fields] == ["$.a"]
+
+
+def test_ui_rule_paths_are_checked_and_exported_as_config() -> None:
+    from diffsvc import rulestore
+
+    assert rulestore.validate("header.X-Build", "GET /one")[0] == "header.x-build"
+    for bad in ("header.", "header.x build", "price"):
+        with pytest.raises(RuleError) as info:
+            rulestore.validate(bad)
+        assert info.value.key == "path"
+    rules = [rulestore.Rule("1", "header.x-build", "GET /one"), rulestore.Rule("2", "$.a"),
+             rulestore.Rule("3", "header.x-trace")]
+    doc = yaml.safe_load(rulestore.to_yaml(rules))
+    assert doc == {"ignore": {"fields": ["$.a"], "headers": ["x-trace"]},
+                   "routes": [{"match": "GET /one", "ignore": {"fields": [], "headers": ["x-build"]}}]}
+    loaded = config.load(overrides=doc)
+    ruleset = RuleSet.from_config(loaded)
+    assert ruleset.for_endpoint("GET /one").header_ignored("X-Build")
+    assert ruleset.for_endpoint("GET /two").header_ignored("x-trace")

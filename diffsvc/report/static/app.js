@@ -125,6 +125,9 @@ function sparkline(points) {
   return svg;
 }
 
+// Paths an ignore rule can take: body fields (JSONPath) and headers; not status or a body's type.
+const ignorable = (path) => path.startsWith("$") || path.startsWith("header.");
+
 async function addRule(path, endpoint) {
   const rule = await api("/rules", { method: "POST", json: { path, endpoint } });
   toast(`Ignoring ${rule.path} on ${rule.endpoint === "*" ? "every endpoint" : rule.endpoint} from the workers' next batch`, "ok");
@@ -202,9 +205,9 @@ async function endpointPage(name) {
     h("td", { class: "bar-cell" }, h("div", { class: "bar" }, h("span", { style: `width:${Math.min(100, (f.rate || 0) * 100)}%` })),
       h("small", {}, fmtPct(f.rate))),
     h("td", { class: "actions" }, f.ignored ? h("span", { class: "tag" }, "ignored")
-      : f.path.startsWith("$") ? h("button", { class: "btn small ignore-field", onclick: async () => {
+      : ignorable(f.path) ? h("button", { class: "btn small ignore-field", onclick: async () => {
           await addRule(f.path, name); rerender(); } }, "Ignore this field")
-      : h("span", { class: "muted small" }, "header/status"))));
+      : h("span", { class: "muted small" }, "not ignorable"))));
   const groups = d.groups || [];
   const groupRows = groups.map((g) => {
     const paths = g.paths || [];
@@ -215,8 +218,8 @@ async function endpointPage(name) {
       h("td", { class: "num" }, fmtInt(g.count)),
       h("td", { class: "num" }, g.share !== undefined ? fmtPct(g.share) : ""),
       h("td", {}, g.sample ? h("a", { href: "#/exchange/" + encodeURIComponent(g.sample) }, "example") : ""),
-      h("td", { class: "actions" }, paths.some((x) => x.startsWith("$")) ? h("button", { class: "btn small ghost ignore-group", onclick: async () => {
-        for (const p of paths.filter((x) => x.startsWith("$"))) await addRule(p, name);
+      h("td", { class: "actions" }, paths.some(ignorable) ? h("button", { class: "btn small ghost ignore-group", onclick: async () => {
+        for (const p of paths.filter(ignorable)) await addRule(p, name);
         rerender(); } }, "Ignore group") : null));
   });
   const samples = d.samples.map((x) => h("li", {},
@@ -329,7 +332,7 @@ async function exchangePage(id) {
   const diffRows = diffs.map((d) => h("tr", {},
     h("td", {}, h("code", {}, d.location || d.path)), h("td", {}, h("span", { class: "kind" }, d.kind)),
     h("td", { class: "val" }, JSON.stringify(d.primary)), h("td", { class: "val" }, JSON.stringify(d.candidate)),
-    h("td", { class: "actions" }, x.endpoint && d.path.startsWith("$") ? h("button", { class: "btn small ghost", onclick: async () => {
+    h("td", { class: "actions" }, x.endpoint && ignorable(d.path) ? h("button", { class: "btn small ghost", onclick: async () => {
       await addRule(d.path, x.endpoint); } }, "Ignore this field") : null)));
   const columns = [responseColumn("Primary", x.responses.primary, marks), responseColumn("Candidate", x.responses.candidate, marks)];
   if (x.responses.secondary) columns.push(responseColumn("Secondary", x.responses.secondary, new Set()));
