@@ -14,7 +14,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from .errors import DecodeError
-from .jsonpath import Concrete, render
+from .jsonpath import HEADER, Concrete, render
 from .models import Comparison, Exchange, FieldDiff, Reply
 from .normalize import TEXT_KINDS, TREE_KINDS, Body, canonical, decode, media_type, parse_data
 from .rules import EffectiveRules, RuleSet
@@ -146,7 +146,7 @@ def compare_headers(a: Reply, b: Reply, rules: EffectiveRules) -> list[FieldDiff
         va, vb = ha.get(name), hb.get(name)
         if va != vb:
             kind = "added" if va is None else "removed" if vb is None else "changed"
-            out.append(FieldDiff(f"header.{name}", kind, va, vb, f"header.{name}"))
+            out.append(FieldDiff(HEADER + name, kind, va, vb, HEADER + name))
     return out
 
 

@@ -7,7 +7,7 @@ folded to `[*]` for aggregates, so a path shown in the report can be pasted into
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,19 @@ Concrete = tuple[Key, ...]
 _NAME = re.compile(r"[A-Za-z_$@\-][A-Za-z0-9_$@\-]*")
 _SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ANY = object()  # wildcard step
+HEADER = "header."  # a header's path in reports and rules: header.<name>, name lower-cased
+
+
+def ignore_section(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Report paths as a config `ignore:` section: JSONPaths under `fields`, `header.<name>`
+    under `headers` (an empty list is left out)."""
+    fields, headers = [], []
+    for p in paths:
+        if p.lower().startswith(HEADER):
+            headers.append(p[len(HEADER):].lower())
+        else:
+            fields.append(p)
+    return {k: v for k, v in (("fields", fields), ("headers", headers)) if v}
 
 
 @dataclass(frozen=True, slots=True)

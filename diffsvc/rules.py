@@ -147,8 +147,8 @@ def _compile_paths(paths: list[str], where: str) -> tuple[Paths, frozenset[str]]
     """JSONPaths and `header.<name>` paths (names lower-cased), as the report shows them."""
     body, headers = [], set()
     for i, p in enumerate(paths):
-        if isinstance(p, str) and p.lower().startswith("header."):
-            headers.add(p[len("header."):].lower())
+        if isinstance(p, str) and p.lower().startswith(jsonpath.HEADER):
+            headers.add(p[len(jsonpath.HEADER):].lower())
         else:
             body.append(jsonpath.parse(p, rule=f"{where}[{i}] {p!r}"))
     return tuple(body), frozenset(headers)

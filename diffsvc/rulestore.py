@@ -32,7 +32,6 @@ class Rule:
         return asdict(self)
 
 
-HEADER = "header."
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
 
 
@@ -43,8 +42,8 @@ def validate(path: Any, endpoint: Any = ALL, note: Any = "") -> tuple[str, str, 
         raise RuleError("path", "expected a JSONPath such as $.items[*].price, or "
                                 "header.<name>", path)
     path = path.strip()
-    if path.lower().startswith(HEADER):
-        if not _TOKEN.match(path[len(HEADER):]):
+    if path.lower().startswith(jsonpath.HEADER):
+        if not _TOKEN.match(path[len(jsonpath.HEADER):]):
             raise RuleError("path", "expected a header name after 'header.'", path)
         path = path.lower()
     else:
@@ -105,17 +104,10 @@ def to_yaml(rules: list[Rule]) -> str:
     by_endpoint = extra(rules)
     doc: dict[str, Any] = {}
     if ALL in by_endpoint:
-        doc["ignore"] = _ignore_section(by_endpoint.pop(ALL))
+        doc["ignore"] = jsonpath.ignore_section(by_endpoint.pop(ALL))
     if by_endpoint:
-        doc["routes"] = [{"match": ep, "ignore": _ignore_section(paths)}
+        doc["routes"] = [{"match": ep, "ignore": jsonpath.ignore_section(paths)}
                          for ep, paths in sorted(by_endpoint.items())]
     header = "# ignore rules added in the diffsvc report UI; merge into your config file\n"
     return header + (yaml.safe_dump(doc, sort_keys=False) if doc else "{}\n")
 
-
-def _ignore_section(paths: list[str]) -> dict[str, list[str]]:
-    section: dict[str, list[str]] = {"fields": [p for p in paths if not p.startswith(HEADER)]}
-    headers = [p[len(HEADER):] for p in paths if p.startswith(HEADER)]
-    if headers:
-        section["headers"] = headers
-    return section

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .jsonpath import ignore_section
 from .models import Comparison, FieldDiff
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -86,11 +87,7 @@ class Suspect:
     @property
     def rule(self) -> dict[str, Any]:
         """The route rule to paste into the config file."""
-        if self.path.startswith("header."):
-            ignore = {"headers": [self.path[len("header."):]]}
-        else:
-            ignore = {"fields": [self.path]}
-        return {"match": self.endpoint, "ignore": ignore}
+        return {"match": self.endpoint, "ignore": ignore_section([self.path])}
 
     def to_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "path": self.path, "reason": self.reason,

@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from ..jsonpath import ignore_section
+
 FIELDS_SHOWN = 5
 
 
@@ -55,8 +57,7 @@ def _quality_lines(e: dict[str, Any]) -> list[str]:
         tag = " (noise)" if g.get("noise") else ""
         out.append(f"    group x{g['count']}{tag}: {sig}{more}  e.g. {', '.join(g['samples'][:2])}")
     for s in e.get("suspected_noise", []):
-        kind = "headers" if s["path"].startswith("header.") else "fields"
-        value = s["path"][len("header."):] if kind == "headers" else s["path"]
+        [(kind, [value])] = ignore_section([s["path"]]).items()
         out.append(f"    suspected noise: {s['path']} looks like a {s['reason']} "
                    f"({s['seen']}/{s['of']}); rule: routes: [{{match: '{s['endpoint']}', "
                    f"ignore: {{{kind}: ['{value}']}}}}]")
