@@ -77,7 +77,7 @@ def test_added_removed_and_type_changed() -> None:
     assert diffs == {("$.a", "type_changed"), ("$.b", "removed"), ("$.d", "added")}
 
 
-def test_array_length_change_uses_deepdiff_alignment() -> None:
+def test_array_length_change_reports_the_added_item() -> None:
     diffs = diff_trees({"xs": [1, 2, 3]}, {"xs": [1, 2, 3, 4]})
     kinds = {(d.path, d.kind) for d in diffs}
     assert ("$.xs", "length_changed") in kinds
