@@ -41,7 +41,6 @@ METRIC_NAMES = (
     "diffsvc_capture_failures_total", "diffsvc_upstream_latency_seconds", "diffsvc_queue_depth",
     "diffsvc_comparison_duration_seconds", "diffsvc_endpoints",
 )
-HISTOGRAMS = ("diffsvc_upstream_latency_seconds", "diffsvc_comparison_duration_seconds")
 
 
 @dataclass

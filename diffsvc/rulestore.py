@@ -32,7 +32,7 @@ class Rule:
         return asdict(self)
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
 
 
 def validate(path: Any, endpoint: Any = ALL, note: Any = "") -> tuple[str, str, str]:
@@ -43,7 +43,7 @@ def validate(path: Any, endpoint: Any = ALL, note: Any = "") -> tuple[str, str, 
                                 "header.<name>", path)
     path = path.strip()
     if path.lower().startswith(jsonpath.HEADER):
-        if not _TOKEN.match(path[len(jsonpath.HEADER):]):
+        if not _HEADER_NAME.match(path[len(jsonpath.HEADER):]):
             raise RuleError("path", "expected a header name after 'header.'", path)
         path = path.lower()
     else:
