@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from diffsvc.models import Exchange, Reply, Request
+from diffsvc.core.models import Exchange, Reply, Request
 
 IGNORE = {"fields": ["$.request_id", "$.generated_at", "$.items[*].reserved_until"],
           "headers": ["date", "x-request-id"]}

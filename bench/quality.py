@@ -19,7 +19,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from diffsvc.compare import compare  # noqa: E402
+from diffsvc.core.compare import compare  # noqa: E402
 from tests.corpus import load_cases  # noqa: E402
 
 

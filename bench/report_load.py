@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web  # noqa: E402
 
-from diffsvc import jobqueue, store  # noqa: E402
 from diffsvc.config import Config  # noqa: E402
-from diffsvc.embedded import EmbeddedRedis  # noqa: E402
-from diffsvc.models import Exchange, Reply, Request  # noqa: E402
+from diffsvc.core.models import Exchange, Reply, Request  # noqa: E402
+from diffsvc.ops.embedded import EmbeddedRedis  # noqa: E402
 from diffsvc.report import server  # noqa: E402
+from diffsvc.storage import jobqueue, store  # noqa: E402
 from workers import jobs  # noqa: E402
 
 BATCH = 500

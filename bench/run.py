@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from diffsvc import config, jobqueue, keys, store
-from diffsvc.embedded import EmbeddedRedis, free_port
+from diffsvc import config
+from diffsvc.ops.embedded import EmbeddedRedis, free_port
+from diffsvc.storage import jobqueue, keys, store
 
 from . import pairs, workers_bench
 from .loadgen import Result, paced, wrk

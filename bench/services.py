@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from diffsvc.embedded import free_port
-from diffsvc.stack import wait_listening
+from diffsvc.ops.embedded import free_port
+from diffsvc.ops.stack import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PATH = "/api/orders/1001"

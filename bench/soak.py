@@ -24,9 +24,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from diffsvc import config, jobqueue, store
-from diffsvc.embedded import EmbeddedRedis, free_port
-from diffsvc.stack import wait_listening
+from diffsvc import config
+from diffsvc.ops.embedded import EmbeddedRedis, free_port
+from diffsvc.ops.stack import wait_listening
+from diffsvc.storage import jobqueue, store
 
 from .services import rss_mb
 

@@ -15,11 +15,11 @@ import orjson
 from deepdiff import DeepDiff
 from redis import Redis
 
-from diffsvc import jobqueue, store
-from diffsvc.compare import compare
 from diffsvc.config import Config
-from diffsvc.models import Exchange
-from diffsvc.rules import RuleSet
+from diffsvc.core.compare import compare
+from diffsvc.core.models import Exchange
+from diffsvc.core.rules import RuleSet
+from diffsvc.storage import jobqueue, store
 
 from . import pairs
 

@@ -6,33 +6,32 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import config
-from .errors import DiffsvcError
+from diffsvc import config
+from diffsvc.errors import DiffsvcError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from . import gateway
+    from diffsvc.ops import processes
 
-    return gateway.run(config.from_args(args))
+    return processes.run_gateway(config.from_args(args))
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from workers import main as worker_main
+    from diffsvc.ops import processes
 
-    cfg = config.from_args(args)
-    return worker_main.run(cfg, burst=args.burst, processes=cfg.workers)
+    return processes.run_workers(config.from_args(args), burst=args.burst)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from . import store
-    from .report import data, formats, render
+    from diffsvc.report import data, formats, render
+    from diffsvc.storage import store
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
     assert cfg.redis_url
-    from .noise import Margins
+    from diffsvc.report.noise import Margins
 
     report = data.build(store.connect(cfg.redis_url), args.endpoint,
                         margins=Margins.from_config(cfg))
@@ -61,7 +60,7 @@ def _rate(text: str) -> float:
 def _serve(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .report import server
+    from diffsvc.report import server
 
     cfg = config.from_args(args)
     if args.listen:
@@ -71,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _rules_export(args: argparse.Namespace) -> int:
-    from . import rulestore, store
+    from diffsvc.storage import rulestore, store
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
@@ -81,7 +80,8 @@ def _rules_export(args: argparse.Namespace) -> int:
 
 
 def _rules_suggest(args: argparse.Namespace) -> int:
-    from . import store, suggest
+    from diffsvc.report import suggest
+    from diffsvc.storage import store
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
@@ -98,20 +98,21 @@ def _rules_suggest(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from . import stack
+    from diffsvc.ops import stack
 
     return stack.up(config.from_args(args))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run
+    from diffsvc.demo import run
 
     return run.run(config.from_args(args), args.duration)
 
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from . import gate, store
+    from diffsvc.report import gate
+    from diffsvc.storage import store
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
@@ -122,7 +123,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from . import replay
+    from diffsvc.ops import replay
 
     return replay.command(config.from_args(args), args.files, rate=args.rate,
                           concurrency=args.concurrency, gate=args.gate,
@@ -130,7 +131,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _dashboards(args: argparse.Namespace) -> int:
-    from . import grafana
+    from diffsvc.ops import grafana
 
     if args.dashboards_command == "export":
         for path in grafana.export(args.directory):

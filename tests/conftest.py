@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import store
 from diffsvc.config import Config
-from diffsvc.embedded import EmbeddedRedis
+from diffsvc.ops.embedded import EmbeddedRedis
+from diffsvc.storage import store
 
 
 @pytest.fixture(scope="session")

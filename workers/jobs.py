@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import get_current_job
 
-from diffsvc import keys, rulestore, store
-from diffsvc.compare import compare, compare_secondary
 from diffsvc.config import Config
-from diffsvc.models import Comparison, FieldDiff
-from diffsvc.promhist import DURATION
-from diffsvc.rules import RuleSet
+from diffsvc.core.compare import compare, compare_secondary
+from diffsvc.core.histograms import DURATION
+from diffsvc.core.models import Comparison, FieldDiff
+from diffsvc.core.rules import RuleSet
+from diffsvc.storage import keys, rulestore, store
 
 log = logging.getLogger("diffsvc.worker")
 

@@ -1,4 +1,5 @@
-"""The worker entry point: N RQ worker processes on the comparison queue.
+"""The worker entry point: one RQ worker process on the comparison queue (`diffsvc worker
+--workers N` forks N of them through diffsvc.ops.processes).
 
 Each process runs a SimpleWorker (no fork per job: rules are compiled once per process);
 `--burst` drains the queue and exits."""
@@ -17,10 +18,9 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
-from diffsvc import jobqueue, multiproc, recovery, store
 from diffsvc.config import Config
-
-from . import jobs
+from diffsvc.storage import jobqueue, recovery, store
+from workers import jobs
 
 DRAIN_TIMEOUT = 8.0  # SIGTERM: the batch in hand may finish for this long (within `up`s 10 s)
 RECONNECT_WAIT = 5.0  # longest wait between attempts to reach Redis
@@ -93,16 +93,3 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
         # work() returned on its own: it lost Redis mid-job or met an unexpected error
         time.sleep(wait)
         wait = min(wait * 2, RECONNECT_WAIT)
-
-
-def run(cfg: Config, *, burst: bool = False, processes: int = 1) -> int:
-    """Run `processes` workers until the queue is empty (burst) or SIGTERM/SIGINT; the
-    parent forwards one SIGTERM and each child finishes its current job (DrainingWorker)."""
-    cfg.require("redis_url")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    if processes == 1:
-        run_one(cfg, burst)
-        return 0
-    # a burst worker that finds the queue empty ends on its own; the others still drain
-    return multiproc.run(processes, lambda: run_one(cfg, burst), "diffsvc-worker",
-                         one_exit_stops_all=not burst)

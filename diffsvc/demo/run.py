@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from .. import jobqueue, stack, store
-from ..config import Config
-from ..embedded import free_port
-from ..report import data, render
+from diffsvc.config import Config
+from diffsvc.ops import stack
+from diffsvc.ops.embedded import free_port
+from diffsvc.report import data, render
+from diffsvc.storage import jobqueue, store
 
 # Volatile fields of the sample service, ignored by rule: the report must not show them.
 DEMO_IGNORE = {"fields": ["$.request_id", "$..generated_at", "$..updated_at", "$.took_ms"],

@@ -15,11 +15,12 @@ import orjson
 from aiohttp import web
 from redis import Redis
 
-from .. import normalize, rulestore, store
-from ..config import Config
-from ..errors import ConfigError, DecodeError
-from ..models import Exchange, Reply, Request
-from . import data, openapi, quality, summary
+from diffsvc.config import Config
+from diffsvc.core import bodies as normalize
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.errors import ConfigError, DecodeError
+from diffsvc.report import data, openapi, quality, summary
+from diffsvc.storage import rulestore, store
 
 PREFIX = "/api/v1"
 CONFIG = web.AppKey("config", Config)

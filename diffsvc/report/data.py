@@ -6,9 +6,9 @@ from typing import Any
 
 from redis import Redis
 
-from .. import store
-from ..noise import Margins
-from . import quality
+from diffsvc.report import quality
+from diffsvc.report.noise import Margins
+from diffsvc.storage import store
 
 TOP_FIELDS = 20
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
+from diffsvc import __version__
 
 WINDOW_PARAMS: list[dict[str, Any]] = [
     {"name": "window", "in": "query", "schema": {"type": "string", "example": "15m"},

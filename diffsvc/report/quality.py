@@ -12,9 +12,10 @@ from typing import Any
 
 from redis import Redis
 
-from .. import groups as groups_mod
-from .. import store, suggest
-from ..noise import Margins, effective_mismatches, field_table
+from diffsvc.core import signatures as groups_mod
+from diffsvc.report import suggest
+from diffsvc.report.noise import Margins, effective_mismatches, field_table
+from diffsvc.storage import store
 
 GROUPS_SHOWN = 10
 SUSPECT_SAMPLES = 20

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..jsonpath import ignore_section
+from diffsvc.core.jsonpath import ignore_section
 
 FIELDS_SHOWN = 5
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import store
-from ..config import Config, split_listen
-from ..errors import ConfigError
-from . import api
+from diffsvc.config import Config, split_listen
+from diffsvc.errors import ConfigError
+from diffsvc.report import api
+from diffsvc.storage import store
 
 STATIC = Path(__file__).parent / "static"
 PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico"})
@@ -92,7 +92,7 @@ def add_ui_routes(app: web.Application) -> None:
 
 def route_registrars() -> list[RouteRegistrar]:
     """Every group of routes the server has. Other parts add theirs here, one line each."""
-    from .. import gate, metrics, notifier
+    from diffsvc.report import gate, metrics, notifier
 
     return [api.add_routes, add_ui_routes, metrics.add_routes, gate.add_routes,
             notifier.add_to]

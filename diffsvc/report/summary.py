@@ -11,10 +11,11 @@ from typing import Any
 
 from redis import Redis
 
-from .. import latency, store
-from ..config import parse_duration
-from ..errors import ConfigError
-from .quality import rate
+from diffsvc.config import parse_duration
+from diffsvc.core import latency
+from diffsvc.errors import ConfigError
+from diffsvc.report.quality import rate
+from diffsvc.storage import store
 
 DEFAULT_WINDOW = 3600.0
 MAX_WINDOW = 2 * 86400.0

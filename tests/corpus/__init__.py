@@ -21,8 +21,8 @@ import yaml
 import zstandard
 
 from diffsvc import config
-from diffsvc.models import Exchange, Reply, Request
-from diffsvc.rules import RuleSet
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.rules import RuleSet
 
 HERE = Path(__file__).parent
 MAX_BODY = 1024 * 1024

@@ -22,9 +22,10 @@ import pytest
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import config, keys, store
+from diffsvc import config
 from diffsvc.config import Config
-from diffsvc.models import Exchange
+from diffsvc.core.models import Exchange
+from diffsvc.storage import keys, store
 
 ROOT = Path(__file__).resolve().parents[2]
 

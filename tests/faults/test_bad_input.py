@@ -12,7 +12,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from diffsvc import gateway, store
+from diffsvc import gateway
+from diffsvc.storage import store
 from tests.conftest import run_worker_burst
 from tests.faults.conftest import get, primary_app, raw_request, stored_exchanges, wait_for
 

@@ -14,9 +14,10 @@ from redis import Redis
 from rq import Worker
 from rq.registry import StartedJobRegistry
 
-from diffsvc import gateway, jobqueue, keys, store
-from diffsvc.embedded import EmbeddedRedis, free_port
-from diffsvc.models import Exchange, Reply, Request
+from diffsvc import gateway
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.ops.embedded import EmbeddedRedis, free_port
+from diffsvc.storage import jobqueue, keys, store
 from tests.conftest import run_worker_burst
 from tests.faults.conftest import get, primary_app, spawn, stored_exchanges, stored_ids, wait_for
 

@@ -14,8 +14,9 @@ import orjson
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import gateway, keys, store
-from diffsvc.models import Exchange
+from diffsvc import gateway
+from diffsvc.core.models import Exchange
+from diffsvc.storage import keys, store
 from tests.conftest import run_worker_burst
 from tests.faults.conftest import get, wait_for
 
@@ -141,7 +142,7 @@ def test_no_secret_is_stored_anywhere(serve, r, make_config, caplog) -> None:
 
 def test_the_search_finds_secrets_when_redaction_is_off(r) -> None:
     """The search above can fail: a secret stored in a body (base64) is found."""
-    from diffsvc.models import Reply, Request
+    from diffsvc.core.models import Reply, Request
 
     ex = Exchange(Request("GET", "/"), Reply(200, [], orjson.dumps({"t": SECRETS["bearer"]})),
                   Reply(200, [], gzip.compress(SECRETS["ssn"].encode())))

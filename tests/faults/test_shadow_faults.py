@@ -13,8 +13,9 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from diffsvc import gateway, store
-from diffsvc.embedded import free_port
+from diffsvc import gateway
+from diffsvc.ops.embedded import free_port
+from diffsvc.storage import store
 from tests.conftest import run_worker_burst
 from tests.faults.conftest import get, primary_app, read_head, stored_exchanges, wait_for
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from redis import Redis
 
-from diffsvc import config, gateway, store
+from diffsvc import config, gateway
 from diffsvc.config import Config
 from diffsvc.demo import run as demo_run
 from diffsvc.demo import upstream as demo_upstream
 from diffsvc.report import data
+from diffsvc.storage import store
 from tests.conftest import run_worker_burst
 
 USERS = "GET /api/users/{id}"

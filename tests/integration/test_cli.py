@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from diffsvc import cli
-from diffsvc.embedded import free_port
+from diffsvc.ops.embedded import free_port
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator[

@@ -68,7 +68,7 @@ def test_percent_encoded_query_and_path_reach_primary_as_sent(serve, r, redis_ur
 
 
 def test_a_header_rule_added_from_the_ui_stops_new_header_mismatches(serve, r, redis_url):
-    from diffsvc import rulestore
+    from diffsvc.storage import rulestore
 
     def build_app(build: str) -> web.Application:
         async def any_path(request: web.Request) -> web.Response:

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from diffsvc.fastclient import Client
-from diffsvc.models import Reply, Request
+from diffsvc.core.models import Reply, Request
+from diffsvc.gateway.fastclient import Client
 
 
 def _get(path: str = "/x", method: str = "GET", body: bytes = b"") -> Request:
@@ -190,7 +190,7 @@ def test_malformed_answer_is_an_error() -> None:
 
 
 def test_connect_backoff_fails_fast_then_retries(serve) -> None:
-    from diffsvc.embedded import free_port
+    from diffsvc.ops.embedded import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

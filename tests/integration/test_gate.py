@@ -9,8 +9,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from diffsvc import cli, gate
-from diffsvc.report import server
+from diffsvc import cli
+from diffsvc.report import gate, server
 from tests.integration import demo_helpers
 from tests.integration.demo_helpers import PRODUCTS, USERS
 

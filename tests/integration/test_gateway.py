@@ -18,8 +18,8 @@ from redis import Redis
 
 from diffsvc import gateway
 from diffsvc.config import Config
-from diffsvc.embedded import free_port
 from diffsvc.errors import ConfigError
+from diffsvc.ops.embedded import free_port
 from diffsvc.report import data
 from tests.conftest import ServedApp, run_worker_burst
 

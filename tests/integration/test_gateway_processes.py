@@ -14,9 +14,9 @@ from pathlib import Path
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import keys, store
-from diffsvc.embedded import free_port
-from diffsvc.stack import wait_listening
+from diffsvc.ops.embedded import free_port
+from diffsvc.ops.stack import wait_listening
+from diffsvc.storage import keys, store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from diffsvc import cli, dashgen, grafana
+from diffsvc import cli
+from diffsvc.ops import dashgen, grafana
 
 TOKEN = "glsa_test_token"
 RULE_KEYS = {"uid", "title", "condition", "data", "folderUID", "ruleGroup", "noDataState",

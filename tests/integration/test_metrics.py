@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from diffsvc import keys
 from diffsvc.report import data, server
+from diffsvc.storage import keys
 from tests.integration import demo_helpers
 from tests.integration.demo_helpers import PRODUCTS, USERS
 

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from diffsvc import notifier, store
-from diffsvc.models import Comparison, FieldDiff
-from diffsvc.report import server
+from diffsvc.core.models import Comparison, FieldDiff
+from diffsvc.report import notifier, server
+from diffsvc.storage import store
 
 ENDPOINT = "GET /api/products/{id}"
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from diffsvc.embedded import free_port
+from diffsvc.ops.embedded import free_port
 from diffsvc.report import server
 from tests.integration import demo_helpers
 from tests.integration.demo_helpers import PRODUCTS, USERS

@@ -12,7 +12,7 @@ import pytest
 from diffsvc import cli, gateway
 from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
-from diffsvc.replay import read
+from diffsvc.ops.replay import read
 from tests.conftest import run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
 

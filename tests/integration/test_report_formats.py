@@ -48,7 +48,8 @@ def test_bad_threshold_is_named(redis_url):
 def test_rules_export_prints_config_yaml(demo_stack, redis_url):
     import yaml
 
-    from diffsvc import config, rulestore
+    from diffsvc import config
+    from diffsvc.storage import rulestore
 
     rulestore.add(demo_stack.r, "$.price", PRODUCTS)
     rulestore.add(demo_stack.r, "$.debug", "*")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from diffsvc import rulestore
 from diffsvc.errors import ConfigError
 from diffsvc.report import server
+from diffsvc.storage import rulestore
 
 PRODUCTS = "GET /api/products/{id}"
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from aiohttp import web
 from redis import Redis
 
-from diffsvc import config, store
-from diffsvc.models import Comparison, FieldDiff
-from diffsvc.noise import Margins
+from diffsvc import config
+from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.report import data, render
+from diffsvc.report.noise import Margins
+from diffsvc.storage import store
 from tests.conftest import ServedApp, run_worker_burst
 from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
 

@@ -7,8 +7,9 @@ import time
 
 from redis import Redis
 
-from diffsvc import groups, keys, store
-from diffsvc.models import Comparison, FieldDiff
+from diffsvc.core import signatures as groups
+from diffsvc.core.models import Comparison, FieldDiff
+from diffsvc.storage import keys, store
 
 
 def _mismatch(i: int, endpoint: str = "GET /a", path: str = "$.x") -> Comparison:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from redis import Redis
 
 from bench import pairs
-from diffsvc import jobqueue, keys, store
+from diffsvc.storage import jobqueue, keys, store
 
 
 def test_batch_written_in_one_send_reads_back_intact(redis_url: str, r: Redis) -> None:

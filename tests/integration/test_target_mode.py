@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from diffsvc import gateway, store
+from diffsvc import gateway
 from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
-from diffsvc.embedded import free_port
-from diffsvc.target import strip_shadow_host
+from diffsvc.gateway.target import strip_shadow_host
+from diffsvc.ops.embedded import free_port
+from diffsvc.storage import store
 from tests.conftest import DEMO_PATHS, run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
 

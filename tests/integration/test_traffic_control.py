@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from diffsvc import gateway, store
+from diffsvc import gateway
+from diffsvc.storage import store
 
 
 def counting_app(seen: Counter[str]) -> web.Application:

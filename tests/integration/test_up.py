@@ -14,8 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from diffsvc import store
-from diffsvc.embedded import free_port
+from diffsvc.ops.embedded import free_port
+from diffsvc.storage import store
 from tests.conftest import ServedApp
 from tests.integration.test_gateway import fetch, upstream, wait_until
 

@@ -13,12 +13,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffsvc import jsonpath, normalize
-from diffsvc.compare import compare
+from diffsvc.core import bodies as normalize
+from diffsvc.core import jsonpath
+from diffsvc.core.compare import compare
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.redact import Redactor
+from diffsvc.core.rules import RuleSet
 from diffsvc.errors import ConfigError, DecodeError
-from diffsvc.models import Exchange, Reply, Request
-from diffsvc.redact import Redactor
-from diffsvc.rules import RuleSet
 
 CAP = 64 * 1024
 FAST = settings(max_examples=150, deadline=None,

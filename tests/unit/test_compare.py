@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from diffsvc.compare import compare, diff_trees
-from diffsvc.models import Exchange, Reply, Request
-from diffsvc.rules import RuleSet
+from diffsvc.core.compare import compare, diff_trees
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.rules import RuleSet
 
 MAX_BODY = 1024 * 1024
 JSON = ("Content-Type", "application/json")
@@ -180,7 +180,7 @@ def test_body_kind_change_is_one_body_diff() -> None:
 
 
 def test_comparison_round_trips_through_bytes() -> None:
-    from diffsvc.models import Comparison
+    from diffsvc.core.models import Comparison
 
     result = compare(exchange(jreply({"p": 1}), jreply({"p": 2})), rules(), MAX_BODY)
     again = Comparison.from_bytes(result.to_bytes())

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from diffsvc import config, grafana
+from diffsvc import config
+from diffsvc.ops import grafana
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

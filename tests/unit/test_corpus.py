@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from diffsvc.compare import compare
+from diffsvc.core.compare import compare
 from tests.corpus import CATEGORIES, Case, load_cases
 
 CASES = load_cases()

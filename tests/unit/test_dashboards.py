@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from diffsvc import dashgen, grafana, metrics, promhist
+from diffsvc.core import histograms as promhist
+from diffsvc.ops import dashgen, grafana
+from diffsvc.report import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from diffsvc.endpoints import RoutePattern, endpoint_name, fold_path
-from diffsvc.rules import RuleSet
+from diffsvc.core.endpoints import RoutePattern, endpoint_name, fold_path
+from diffsvc.core.rules import RuleSet
 
 
 @pytest.mark.parametrize(

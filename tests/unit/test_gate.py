@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diffsvc import gate
 from diffsvc.errors import ConfigError
-from diffsvc.gate import GateParams
+from diffsvc.report import gate
+from diffsvc.report.gate import GateParams
 
 
 def test_wilson_upper_matches_published_values():

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from diffsvc import jsonpath
+from diffsvc.core import jsonpath
+from diffsvc.core.jsonpath import ANY, Step, parse, render
 from diffsvc.errors import ConfigError, RuleError
-from diffsvc.jsonpath import ANY, Step, parse, render
 
 DOC = {
     "request_id": "r-1",

@@ -8,9 +8,10 @@ import time
 import pytest
 import yaml
 
-from diffsvc import groups, suggest
-from diffsvc.models import Comparison, FieldDiff
-from diffsvc.noise import Margins, effective_mismatches, field_table, is_regression
+from diffsvc.core import signatures as groups
+from diffsvc.core.models import Comparison, FieldDiff
+from diffsvc.report import suggest
+from diffsvc.report.noise import Margins, effective_mismatches, field_table, is_regression
 
 
 @pytest.mark.parametrize(("raw", "noise", "expected"), [
@@ -100,7 +101,7 @@ def test_monotonic_counters_are_suspected_after_three_observations() -> None:
 
 def test_suggest_yaml_is_a_config_fragment_that_loads() -> None:
     from diffsvc import config
-    from diffsvc.rules import RuleSet
+    from diffsvc.core.rules import RuleSet
 
     found = [suggest.Suspect("GET /a/{id}", "$.token", "nonce", 3, 3),
              suggest.Suspect("GET /a/{id}", "header.x-nonce", "uuid", 2, 2),

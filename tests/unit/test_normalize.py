@@ -10,9 +10,9 @@ import brotli
 import pytest
 import zstandard
 
+from diffsvc.core.bodies import canonical, decode, media_type, parse
+from diffsvc.core.models import Reply
 from diffsvc.errors import DecodeError
-from diffsvc.models import Reply
-from diffsvc.normalize import canonical, decode, media_type, parse
 
 PAYLOAD = b'{"id": 7, "rows": [' + b", ".join([b'{"name": "caf\xc3\xa9", "n": [1, 2]}'] * 50) + b"]}"
 MB = 1024 * 1024

@@ -8,11 +8,11 @@ from collections import Counter
 import orjson
 import pytest
 
-from diffsvc.compare import compare
+from diffsvc.core.compare import compare
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.redact import MASK, Redactor
+from diffsvc.core.rules import RuleSet
 from diffsvc.errors import RuleError
-from diffsvc.models import Exchange, Reply, Request
-from diffsvc.redact import MASK, Redactor
-from diffsvc.rules import RuleSet
 
 SECRET = "s3cr3t-token-value"
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from diffsvc import config
-from diffsvc.compare import compare
+from diffsvc.core.compare import compare
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.rules import VOLATILE_HEADERS, RuleSet
 from diffsvc.errors import ConfigError, RuleError
-from diffsvc.models import Exchange, Reply, Request
-from diffsvc.rules import VOLATILE_HEADERS, RuleSet
 
 MB = 1 << 20
 
@@ -146,7 +146,7 @@ def test_rules_added_from_the_ui_may_name_headers() -> None:
 
 
 def test_ui_rule_paths_are_checked_and_exported_as_config() -> None:
-    from diffsvc import rulestore
+    from diffsvc.storage import rulestore
 
     assert rulestore.validate("header.X-Build", "GET /one")[0] == "header.x-build"
     for bad in ("header.", "header.x build", "price"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from diffsvc import config
+from diffsvc.core.models import Request
+from diffsvc.core.traffic import TokenBucket, TrafficControl, key_value
 from diffsvc.errors import ConfigError
-from diffsvc.models import Request
-from diffsvc.traffic import TokenBucket, TrafficControl, key_value
 
 
 def tc(**values: object) -> TrafficControl:

@@ -1,0 +1,160 @@
+"""Settings, declared once (type, default, help): the Config dataclass. `load` reads them from
+one YAML file, `DIFFSVC_*` environment variables and CLI flags, in that order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from diffsvc.config.parse import (
+    ENV_PREFIX,
+    Parser,
+    one_of,
+    parse_bool,
+    parse_duration,
+    parse_http_url,
+    parse_ignore,
+    parse_json_paths,
+    parse_listen,
+    parse_method_paths,
+    parse_redis_url,
+    parse_routes,
+    parse_rule_paths,
+    parse_sampling_key,
+    parse_str,
+    parse_str_list,
+    parse_tolerance,
+    parse_webhook_url,
+    ranged,
+)
+from diffsvc.errors import ConfigError
+
+# ---- the settings, declared once ----------------------------------------------------------
+
+def setting(default: Any, help: str, parse: Parser, *, key: str | None = None,
+            flag: bool = True, metavar: str | None = None) -> Any:
+    meta = {"help": help, "parse": parse, "key": key, "flag": flag, "metavar": metavar}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str = setting("127.0.0.1:8080", "gateway address, HOST:PORT", parse_listen)
+    primary: str | None = setting(None, "production upstream URL (its answers go to clients)",
+                                  parse_http_url, metavar="URL")
+    candidate: str | None = setting(None, "candidate upstream URL (shadow copy)", parse_http_url,
+                                    metavar="URL")
+    secondary: str | None = setting(None, "second production instance URL, to measure noise",
+                                    parse_http_url, metavar="URL")
+    redis_url: str | None = setting(None, "Redis URL; unset: `up`/`demo` start an embedded redis-server",
+                                    parse_redis_url, metavar="URL")
+    sample_rate: float = setting(1.0, "share of requests mirrored, 0 to 1", ranged(float, 0, 1))
+    mode: str = setting("inline", "gateway mode: inline (in front of primary) or target (the "
+                        "destination of an Istio/Envoy/nginx mirror)",
+                        one_of("inline", "target"))
+    sampling_key: str | None = setting(None, "consistent sampling key: header:NAME, cookie:NAME or "
+                                       "query:NAME (one key's requests: all mirrored or none)",
+                                       parse_sampling_key, key="sampling.key", metavar="SOURCE:NAME")
+    shadow_rate_limit: float = setting(0.0, "most shadow requests per second (0: no limit)",
+                                       ranged(float, 0), metavar="RPS")
+    allow: list[str] = setting([], "mirror only requests matching these 'METHOD /path/glob' entries",
+                               parse_method_paths, metavar="'METHOD /GLOB',...")
+    deny: list[str] = setting([], "never mirror requests matching these 'METHOD /path/glob' entries",
+                              parse_method_paths, metavar="'METHOD /GLOB',...")
+    allow_side_effects: bool = setting(False, "mirror every method, not only GET, HEAD, OPTIONS",
+                                       parse_bool)
+    max_inflight: int = setting(1000, "shadow exchanges in flight; beyond it they are dropped and counted",
+                                ranged(int, 1))
+    shadow_timeout: float = setting(5.0, "timeout of a shadow call (e.g. 500ms, 5s)", parse_duration)
+    primary_timeout: float = setting(30.0, "timeout of the call to primary", parse_duration)
+    retention: float = setting(86400.0, "TTL of stored exchanges and comparisons (e.g. 24h)",
+                               parse_duration)
+    max_body: int = setting(10 * 1024 * 1024, "largest body (bytes, after decompression) compared",
+                            ranged(int, 1024))
+    batch_size: int = setting(200, "exchanges per Redis write and per comparison job", ranged(int, 1))
+    flush_interval: float = setting(0.05, "longest wait before captured exchanges are written",
+                                    parse_duration)
+    workers: int = setting(1, "worker processes started by `up` and `demo`", ranged(int, 1, 64))
+    processes: int = setting(1, "gateway processes sharing the listen port (SO_REUSEPORT)",
+                             ranged(int, 1, 64))
+    ignore: dict[str, list[str]] = setting({"fields": [], "headers": []},
+                                           "global ignore rules: {fields: [JSONPath], headers: [name]}",
+                                           parse_ignore, flag=False)
+    routes: list[dict[str, Any]] = setting([], "routes: [{match: 'GET /users/{id}', name, ignore}]",
+                                           parse_routes, flag=False)
+    ignore_order: list[str] = setting([], "JSONPaths of arrays compared in any order (sets)",
+                                      parse_rule_paths, flag=False)
+    tolerance: list[dict[str, Any]] = setting([], "numeric tolerance: {abs, rel} or "
+                                              "[{path: JSONPath, abs, rel}]", parse_tolerance,
+                                              flag=False)
+    only: list[str] = setting([], "compare only these JSONPaths (and `header.<name>`)",
+                              parse_rule_paths, flag=False)
+    noise_min_relative: float = setting(0.25, "a field is a regression only when its raw rate "
+                                        "exceeds its noise rate by this share", ranged(float, 0),
+                                        key="noise.min_relative")
+    noise_min_absolute: float = setting(0.01, "... and by at least this much (rate points)",
+                                        ranged(float, 0, 1), key="noise.min_absolute")
+    report_listen: str = setting("127.0.0.1:8081", "report server address, HOST:PORT", parse_listen,
+                                 key="report.listen")
+    report_token: str | None = setting(None, "bearer token required by the report server",
+                                       parse_str, key="report.token", metavar="TOKEN")
+    metrics_top_paths: int = setting(10, "fields per endpoint exported as metric labels; the rest "
+                                     "are summed as path=\"other\"", ranged(int, 1, 1000),
+                                     key="metrics.top_paths", metavar="N")
+    notify_webhook_url: str | None = setting(None, "URL the built-in notifier POSTs mismatch alerts "
+                                             "(and their resolution) to; unset: no notifier",
+                                             parse_webhook_url, key="notify.webhook_url",
+                                             metavar="URL")
+    notify_threshold: float = setting(0.05, "mismatch rate above which an endpoint's alert fires",
+                                      ranged(float, 0, 1), key="notify.threshold", metavar="RATE")
+    notify_window: float = setting(300.0, "window the notifier's mismatch rate is taken over "
+                                   "(whole minutes, e.g. 5m)", parse_duration, key="notify.window")
+    notify_min_pairs: int = setting(50, "pairs an endpoint needs in the window before it can "
+                                    "alert or resolve", ranged(int, 1), key="notify.min_pairs",
+                                    metavar="N")
+    notify_interval: float = setting(30.0, "how often the notifier evaluates", parse_duration,
+                                     key="notify.interval")
+    redact_headers: list[str] = setting([], "headers redacted before storing, besides Authorization, "
+                                        "Cookie, Set-Cookie, Proxy-Authorization", parse_str_list,
+                                        key="redact.headers", metavar="NAME,...")
+    redact_query: list[str] = setting(
+        ["access_token", "id_token", "refresh_token", "token", "api_key", "apikey", "key",
+         "password", "passwd", "secret", "client_secret", "signature", "sig", "auth"],
+        "query parameters whose values are redacted before storing (names, case-insensitive)",
+        parse_str_list, key="redact.query", metavar="NAME,...")
+    redact_fields: list[str] = setting([], "JSONPaths redacted in JSON bodies before storing",
+                                       parse_json_paths, key="redact.fields", metavar="JSONPATH,...")
+    redact_key: str | None = setting(None, "HMAC key of redaction (unset: random per process)",
+                                     parse_str, key="redact.key", metavar="KEY")
+    redact_mode: str = setting("hmac", "redaction: hmac (keyed hash) or mask ([redacted])",
+                               one_of("hmac", "mask", expected="hmac (keyed hash, equal "
+                                      "values stay equal) or mask"), key="redact.mode")
+    mirror_max_body: int = setting(1024 * 1024, "largest request body (bytes) mirrored; larger ones "
+                                   "go to primary only, counted", ranged(int, 0))
+    max_header_size: int = setting(8190, "longest request line / header field the gateway accepts",
+                                   ranged(int, 256))
+
+    def require(self, *keys: str) -> None:
+        """Fail, naming the key, when a setting a command needs is missing."""
+        for key in keys:
+            if getattr(self, key.replace(".", "_")) is None:
+                raise ConfigError(key, f"is required (set it in the config file, --{key.replace('_', '-')} "
+                                       f"or {env_name(key)})")
+
+
+def setting_key(f: Any) -> str:
+    return f.metadata.get("key") or f.name
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper().replace(".", "_")
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace(".", "-").replace("_", "-")
+
+
+SETTINGS = {setting_key(f): f for f in fields(Config)}
+

@@ -1,0 +1,83 @@
+"""Bounded shadow work: Shadower runs the candidate (and secondary) calls as tracked tasks, at
+most `max_inflight` at once; beyond that an exchange is dropped and counted, never queued."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from diffsvc.config import Config
+from diffsvc.core.histograms import LATENCY
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.gateway import upstream
+from diffsvc.gateway.capture import Capture
+
+SHADOW_CONNECT_BACKOFF = 0.2  # a shadow upstream refusing connections is retried this often
+
+
+class BoundedTasks:
+    """Tracked background tasks, at most `limit` at once: beyond it a task is not started
+    and `shadow_dropped` is counted, never queued. `drain` lets them finish, then cancels."""
+
+    def __init__(self, limit: int, counters: Counter[str]) -> None:
+        self.limit = limit
+        self.counters = counters
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        if len(self.tasks) >= self.limit:
+            self.counters["shadow_dropped"] += 1
+            return
+        task = asyncio.create_task(fn(*args))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self, timeout: float) -> None:
+        """Let in-flight tasks finish (up to `timeout`), then cancel the rest."""
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.counters["shadow_cancelled"] += len(pending)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class Shadower:
+    """Sends the copy of a request to candidate (and secondary), bounded and tracked."""
+
+    def __init__(self, cfg: Config, clients: upstream.Clients, capture: Capture,
+                 counters: Counter[str]):
+        self.cfg = cfg
+        self.clients = clients
+        self.capture = capture
+        self.counters = counters
+        self.work = BoundedTasks(cfg.max_inflight, counters)
+
+    def submit(self, request: Request, primary: Reply, client_ip: str | None) -> None:
+        self.work.start(self._run, request, primary, client_ip)
+
+    async def _call(self, base_url: str, request: Request, client_ip: str | None) -> Reply:
+        headers = upstream.forward_headers(request, client_ip, shadow=True)
+        reply = await self.clients.call(base_url, request, headers, self.cfg.shadow_timeout,
+                                        self.cfg.max_body, backoff=SHADOW_CONNECT_BACKOFF)
+        self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
+        if not reply.error:
+            side = "candidate" if base_url == self.cfg.candidate else "secondary"
+            LATENCY[side].observe(self.counters, reply.elapsed_ms)
+        return reply
+
+    async def _run(self, request: Request, primary: Reply, client_ip: str | None) -> None:
+        assert self.cfg.candidate is not None
+        calls = [self._call(self.cfg.candidate, request, client_ip)]
+        if self.cfg.secondary:
+            calls.append(self._call(self.cfg.secondary, request, client_ip))
+        replies = await asyncio.gather(*calls)
+        self.capture.add(Exchange(request, primary, replies[0],
+                                  replies[1] if len(replies) > 1 else None))
+
+    async def drain(self, timeout: float) -> None:
+        await self.work.drain(timeout)

@@ -1,0 +1,281 @@
+"""`diffsvc replay FILE…`: recorded requests (HAR, JSON lines, GoReplay `.gor`) sent to
+primary and candidate (and secondary), captured and compared through the same pipeline.
+
+Requests are paced (`rate`), at most `concurrency` at once, with a progress bar and ETA on
+stderr; the allow/deny lists and per-route `shadow_headers` apply. Afterwards the queued
+comparisons are run (in burst, here) and the report of the run is printed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from diffsvc.config import Config
+from diffsvc.core.models import Exchange, Headers, Reply, Request
+from diffsvc.core.traffic import TrafficControl
+from diffsvc.errors import ConfigError
+from diffsvc.gateway import upstream
+from diffsvc.gateway.capture import Capture
+from diffsvc.storage import store
+
+GOR_SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
+_SKIPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _headers(where: str, raw: Any) -> Headers:
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    elif isinstance(raw, list):
+        try:
+            items = [(h["name"], h["value"]) if isinstance(h, dict) else (h[0], h[1]) for h in raw]
+        except (KeyError, IndexError, TypeError):
+            raise ConfigError(where, "headers: expected a mapping, [name, value] pairs or "
+                                     "{name, value} objects", raw) from None
+    else:
+        raise ConfigError(where, "headers: expected a mapping or a list", raw)
+    return [(str(k), str(v)) for k, v in items
+            if not str(k).startswith(":") and str(k).lower() not in _SKIPPED_HEADERS]
+
+
+def _request(where: str, method: Any, url: Any, headers: Headers, body: bytes) -> Request:
+    if not isinstance(method, str) or not method.isalpha():
+        raise ConfigError(where, "method: expected an HTTP method such as GET", method)
+    if not isinstance(url, str) or not url:
+        raise ConfigError(where, "url/path: expected a URL or a /path", url)
+    parts = urlsplit(url)
+    if not parts.path.startswith("/") and not (parts.scheme and parts.netloc):
+        raise ConfigError(where, "url/path: expected an absolute URL or a /path", url)
+    if parts.netloc and not any(k.lower() == "host" for k, _ in headers):
+        headers = [("Host", parts.netloc), *headers]
+    return Request(method.upper(), parts.path or "/", parts.query, headers, body)
+
+
+def read_har(path: Path) -> Iterator[Request]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entries = doc["log"]["entries"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(str(path), f"not a HAR file (log.entries): {exc}") from None
+    for i, entry in enumerate(entries):
+        where = f"{path}: log.entries[{i}].request"
+        req = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(req, dict):
+            raise ConfigError(where, "missing")
+        post = req.get("postData") or {}
+        text = post.get("text") or ""
+        body = base64.b64decode(text) if post.get("encoding") == "base64" else text.encode()
+        yield _request(where, req.get("method"), req.get("url"),
+                       _headers(where, req.get("headers")), body)
+
+
+def read_jsonl(path: Path) -> Iterator[Request]:
+    """One JSON object a line: method, url or path, headers, body (or body_base64)."""
+    with path.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise ConfigError(where, f"not valid JSON: {exc}") from None
+            if not isinstance(item, dict):
+                raise ConfigError(where, "expected a JSON object", item)
+            if "body_base64" in item:
+                body = base64.b64decode(item["body_base64"])
+            else:
+                raw = item.get("body")
+                body = b"" if raw is None else (raw if isinstance(raw, str)
+                                                else json.dumps(raw)).encode()
+            yield _request(where, item.get("method", "GET"), item.get("url", item.get("path")),
+                           _headers(where, item.get("headers")), body)
+
+
+def read_gor(path: Path) -> Iterator[Request]:
+    """GoReplay's file output: payloads separated by a line of monkeys; type 1 = request."""
+    data = path.read_bytes()
+    for i, payload in enumerate(data.split(GOR_SEPARATOR)):
+        if not payload.strip():
+            continue
+        where = f"{path}: payload {i + 1}"
+        meta, _, raw = payload.partition(b"\n")
+        if not meta.startswith(b"1 "):
+            continue  # 2: original response, 3: replayed response
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            raise ConfigError(where, "bad request line", lines[0])
+        headers = [(k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])
+                   if k.strip()]
+        yield _request(where, parts[0], parts[1], _headers(where, headers), body)
+
+
+def read(path: Path) -> list[Request]:
+    if not path.is_file():
+        raise ConfigError(str(path), "no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".har":
+        return list(read_har(path))
+    if suffix == ".gor":
+        return list(read_gor(path))
+    return list(read_jsonl(path))
+
+
+def read_all(paths: Iterable[str]) -> list[Request]:
+    return [req for p in paths for req in read(Path(p))]
+
+
+class Progress:
+    """`[#####-----] 120/500 24% 40.1/s ETA 9s` on a terminal line, redrawn at most 10×/s."""
+
+    def __init__(self, total: int, out: TextIO, width: int = 30) -> None:
+        self.total, self.out, self.width = total, out, width
+        self.done = 0
+        self.started = time.monotonic()
+        self._drawn = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self._drawn >= 0.1 or self.done == self.total:
+            self._drawn = now
+            self.draw(now)
+
+    def draw(self, now: float) -> None:
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.done / elapsed
+        share = self.done / self.total if self.total else 1.0
+        filled = int(share * self.width)
+        eta = (self.total - self.done) / rate if rate else 0.0
+        self.out.write(f"\r[{'#' * filled}{'-' * (self.width - filled)}] {self.done}/{self.total} "
+                       f"{share:4.0%} {rate:.1f}/s ETA {eta:.0f}s ")
+        if self.done == self.total:
+            self.out.write("\n")
+        self.out.flush()
+
+
+async def _one(cfg: Config, session: Any, req: Request) -> Exchange:
+    async def call(base: str) -> Reply:
+        headers = upstream.forward_headers(req, None, shadow=base != cfg.primary)
+        return await upstream.call(session, base, req, headers, cfg.shadow_timeout, cfg.max_body)
+
+    assert cfg.primary and cfg.candidate
+    bases = [cfg.primary, cfg.candidate] + ([cfg.secondary] if cfg.secondary else [])
+    replies = await asyncio.gather(*(call(b) for b in bases))
+    return Exchange(req, replies[0], replies[1], replies[2] if len(replies) > 2 else None)
+
+
+async def send(cfg: Config, requests: list[Request], *, rate: float = 0.0, concurrency: int = 8,
+               progress: TextIO | None = None) -> tuple[list[str], Counter[str]]:
+    """Send every admitted request; the ids of the captured exchanges and the counters."""
+    assert cfg.redis_url is not None
+    redis_url = cfg.redis_url
+    counters: Counter[str] = Counter()
+    traffic = TrafficControl(replace(cfg, allow_side_effects=True, sample_rate=1.0, routes=[
+        {**r, "sample_rate": 1.0} for r in cfg.routes], shadow_rate_limit=0.0))
+    admitted = []
+    for req in requests:
+        reason = traffic.admitted(req)
+        counters[reason or "replayed"] += 1
+        if reason is None:
+            admitted.append(traffic.rewrite(req))
+    capture = Capture(cfg, lambda: store.connect(redis_url), counters)
+    capture.start()
+    session = upstream.new_session()
+    bar = Progress(len(admitted), progress) if progress is not None else None
+    ids: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+
+    async def run(i: int, req: Request) -> None:
+        if rate > 0:
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+        async with gate:
+            exchange = await _one(cfg, session, req)
+        ids.append(exchange.id)
+        capture.add(exchange)
+        if bar is not None:
+            bar.step()
+
+    try:
+        await asyncio.gather(*(run(i, req) for i, req in enumerate(admitted)))
+    finally:
+        await session.close()
+        await capture.close()
+    return ids, counters
+
+
+def wait_compared(cfg: Config, ids: list[str], timeout: float = 60.0) -> int:
+    """Run the queued comparisons here (burst) and wait until every exchange is compared
+    (other workers on the same Redis may hold some); how many are compared."""
+    from workers import main as worker_main
+
+    assert cfg.redis_url is not None
+    r = store.connect(cfg.redis_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        worker_main.run_one(cfg, burst=True)
+        done = sum(c is not None for c in store.load_comparisons(r, ids))
+        if done >= len(ids) or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
+def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gate: bool,
+            max_mismatch_rate: float, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """The `diffsvc replay` command: 0, or with `gate` 1 when an endpoint diverges."""
+    out, err = out or sys.stdout, err or sys.stderr
+    import contextlib
+
+    from diffsvc.ops.embedded import EmbeddedRedis
+    from diffsvc.report import data, render
+    from diffsvc.report import gate as gating
+
+    cfg.require("primary", "candidate")
+    if rate < 0:
+        raise ConfigError("--rate", "must be at least 0 (0: as fast as concurrency allows)", rate)
+    if concurrency < 1:
+        raise ConfigError("--concurrency", "must be at least 1", concurrency)
+    requests = read_all(files)
+    if not requests:
+        raise ConfigError("FILE", "no requests in the given files", files)
+    with contextlib.ExitStack() as stack:
+        if cfg.redis_url is None:  # a fresh embedded Redis: the report is this run's
+            cfg = replace(cfg, redis_url=stack.enter_context(EmbeddedRedis()))
+        started = time.monotonic()
+        ids, counters = asyncio.run(send(cfg, requests, rate=rate, concurrency=concurrency,
+                                         progress=err))
+        compared = wait_compared(cfg, ids)
+        assert cfg.redis_url is not None
+        report = data.build(store.connect(cfg.redis_url))
+        out.write(render.as_table(report))
+        skipped = sum(n for k, n in counters.items() if k.startswith("skipped_"))
+        err.write(f"replay: {len(requests)} requests read, {counters['replayed']} sent, "
+                  f"{skipped} skipped (allow/deny), {counters['captured']} captured, "
+                  f"{compared} compared in {time.monotonic() - started:.1f}s\n")
+        if not gate:
+            return 0
+        params = gating.GateParams(max_mismatch_rate=max_mismatch_rate, min_pairs=1)
+        failed = [gating.judge(e["endpoint"], e["pairs"], e["mismatches"], e["errors"], params)
+                  for e in report["endpoints"]]
+        failed = [g for g in failed if g.verdict == "fail"]
+        for g in failed:
+            err.write(f"replay gate: FAIL {g.reason}\n")
+        if compared < len(ids):
+            err.write(f"replay gate: FAIL only {compared} of {len(ids)} exchanges compared\n")
+            return 1
+        if not failed:
+            err.write(f"replay gate: pass (every endpoint within {max_mismatch_rate:.2%})\n")
+        return 1 if failed else 0

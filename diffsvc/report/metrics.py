@@ -1,0 +1,188 @@
+"""Prometheus metrics, read from Redis at scrape time.
+
+Workers fork and gateways are many, so nothing is counted in this process: a custom
+collector reads the counters every process keeps in Redis (one pipelined round trip per
+scrape) and exposes them under Prometheus names. `add_routes(app, redis)` serves them on
+`GET /metrics` of any aiohttp application (the report server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+from redis import Redis
+
+from diffsvc.core import histograms as promhist
+from diffsvc.storage import jobqueue, keys, store
+
+# The classic text format every Prometheus 2.x parses (what generate_latest writes).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OTHER_PATH = "other"
+DEFAULT_TOP_PATHS = 10
+
+# Gateway counter hash fields -> (metric, labels). Every field is flushed by the gateway.
+SHADOW_OUTCOMES = {"shadow_ok": "ok", "shadow_error": "error", "shadow_cancelled": "cancelled"}
+
+# The names this module exports (the dashboards and rules may reference only these).
+METRIC_NAMES = (
+    "diffsvc_comparisons_total", "diffsvc_mismatches_total", "diffsvc_errors_total",
+    "diffsvc_noise_total", "diffsvc_field_mismatches_total", "diffsvc_gateway_requests_total",
+    "diffsvc_shadow_calls_total", "diffsvc_shadow_dropped_total",
+    "diffsvc_capture_failures_total", "diffsvc_upstream_latency_seconds", "diffsvc_queue_depth",
+    "diffsvc_comparison_duration_seconds", "diffsvc_endpoints",
+)
+
+
+@dataclass
+class Snapshot:
+    """Every counter the metrics expose, as read from Redis in one round trip."""
+
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    fields: dict[str, dict[str, int]] = field(default_factory=dict)
+    gateway: dict[str, int] = field(default_factory=dict)
+    worker: dict[str, int] = field(default_factory=dict)
+    queue_depth: int = 0
+
+
+def _ints(mapping: Mapping[Any, Any]) -> dict[str, int]:
+    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in mapping.items()}
+
+
+def read_snapshot(r: Redis) -> Snapshot:
+    names = store.endpoint_names(r)
+    with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hgetall(keys.totals(name))
+            pipe.hgetall(keys.fields(name))
+        pipe.hgetall(keys.GATEWAY_COUNTERS)
+        pipe.hgetall(keys.WORKER_COUNTERS)
+        pipe.llen(jobqueue.queue(r).key)
+        replies = pipe.execute()
+    snap = Snapshot(gateway=_ints(replies[-3]), worker=_ints(replies[-2]),
+                    queue_depth=int(replies[-1]))
+    for i, name in enumerate(names):
+        snap.totals[name] = _ints(replies[2 * i])
+        snap.fields[name] = _ints(replies[2 * i + 1])
+    return snap
+
+
+def top_paths(counts: Mapping[str, int], n: int) -> list[tuple[str, int]]:
+    """The `n` paths with the most mismatches, the rest summed as path="other".
+
+    Which paths are "top" can change between scrapes; the sum over all paths of an endpoint
+    (and so every rate built on it) stays right, which is what bounded cardinality costs."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = ranked[:n]
+    rest = sum(v for _, v in ranked[n:])
+    if rest:
+        out.append((OTHER_PATH, rest))
+    return out
+
+
+def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]:
+    """The metric families of one snapshot (pure: tested without Redis)."""
+    per_endpoint = {
+        "comparisons": ("pairs", "Shadow pairs compared, by endpoint (every verdict)"),
+        "mismatches": ("mismatches", "Pairs whose responses differed after ignore rules"),
+        "errors": ("errors", "Pairs that could not be compared (an upstream call failed, "
+                             "a body could not be decoded)"),
+        "noise": ("noise_mismatches", "Pairs whose primary and secondary answers differed "
+                                      "(noise; counted when a secondary is configured)"),
+    }
+    for metric, (hash_field, doc) in per_endpoint.items():
+        fam = CounterMetricFamily(f"diffsvc_{metric}", doc, labels=["endpoint"])
+        for endpoint, totals in snap.totals.items():
+            fam.add_metric([endpoint], totals.get(hash_field, 0))
+        yield fam
+    fam = CounterMetricFamily("diffsvc_field_mismatches", "Mismatches by field (JSONPath), the "
+                              f"top {top_n} per endpoint, the rest as path=\"{OTHER_PATH}\"",
+                              labels=["endpoint", "path"])
+    for endpoint, counts in snap.fields.items():
+        for path, n in top_paths(counts, top_n):
+            fam.add_metric([endpoint, path], n)
+    yield fam
+    gauge = GaugeMetricFamily("diffsvc_endpoints", "Endpoints with comparisons")
+    gauge.add_metric([], len(snap.totals))
+    yield gauge
+
+    gw = snap.gateway
+    yield CounterMetricFamily("diffsvc_gateway_requests", "Client requests the gateways served",
+                              value=gw.get("requests", 0))
+    fam = CounterMetricFamily("diffsvc_shadow_calls", "Shadow calls to candidate/secondary, by "
+                              "outcome", labels=["outcome"])
+    for name, outcome in SHADOW_OUTCOMES.items():
+        fam.add_metric([outcome], gw.get(name, 0))
+    yield fam
+    yield CounterMetricFamily("diffsvc_shadow_dropped", "Exchanges not mirrored because "
+                              "max_inflight shadow calls were already running",
+                              value=gw.get("shadow_dropped", 0))
+    yield CounterMetricFamily("diffsvc_capture_failures", "Exchanges lost because they could not "
+                              "be written to Redis (or the capture buffer was full)",
+                              value=gw.get("capture_failed", 0) + gw.get("capture_dropped", 0))
+    hist = HistogramMetricFamily("diffsvc_upstream_latency_seconds", "Latency of successful "
+                                 "upstream calls made by the gateway", labels=["upstream"])
+    for upstream in promhist.UPSTREAMS:
+        latency = promhist.LATENCY[upstream]
+        buckets = latency.cumulative(gw)
+        if upstream != "secondary" or buckets[-1][1]:
+            hist.add_metric([upstream], buckets, sum_value=latency.sum_seconds(gw))
+    yield hist
+
+    depth = GaugeMetricFamily("diffsvc_queue_depth", "Comparison jobs (batches) waiting in the "
+                              "queue")
+    depth.add_metric([], snap.queue_depth)
+    yield depth
+    hist = HistogramMetricFamily("diffsvc_comparison_duration_seconds", "Time a worker spent "
+                                 "comparing one pair")
+    hist.add_metric([], promhist.DURATION.cumulative(snap.worker),
+                    sum_value=promhist.DURATION.sum_seconds(snap.worker))
+    yield hist
+
+
+class RedisCollector(Collector):
+    """Reads the counters from Redis at every scrape."""
+
+    def __init__(self, redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> None:
+        self.redis = redis
+        self.top_n = top_n
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(read_snapshot(self.redis), self.top_n)
+
+
+def registry(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(RedisCollector(redis, top_n))
+    return reg
+
+
+def render(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
+    """The exposition text of every diffsvc metric, read from Redis now."""
+    return generate_latest(registry(redis, top_n))
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    """GET /metrics: the counters, read from Redis now (the report server's connection)."""
+    from diffsvc.report import api
+
+    reg = registry(request.app[api.REDIS], request.app[api.CONFIG].metrics_top_paths)
+    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Serve `GET /metrics` on the report server (its Redis and Config app keys)."""
+    app.router.add_get("/metrics", handle_metrics)

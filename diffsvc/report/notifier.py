@@ -1,0 +1,167 @@
+"""Alerts without Grafana: when an endpoint's mismatch rate over the window crosses
+`notify.threshold`, POST one JSON alert to `notify.webhook_url`, and one more when it falls
+back (its resolution) — once per episode, however many requests or evaluations happen.
+
+The open episodes live in Redis (`keys.ALERTS`), claimed with HSETNX / HDEL, so several
+report servers, or one restarted, still send each transition once. A transition whose POST
+fails is released again and retried at the next evaluation. The payload has a `text` field,
+so a Slack or Mattermost incoming webhook shows it as is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal, cast
+
+import aiohttp
+from aiohttp import web
+from redis import Redis
+
+from diffsvc.config import Config
+from diffsvc.report import gate
+from diffsvc.storage import keys
+
+log = logging.getLogger("diffsvc.notifier")
+
+DELIVERY_TIMEOUT = 10.0
+DELIVERY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Alert:
+    status: Literal["firing", "resolved"]
+    endpoint: str
+    rate: float
+    mismatches: int
+    pairs: int
+    threshold: float
+    window: str
+    at: float
+    text: str
+
+    def payload(self) -> dict[str, object]:
+        return {"source": "diffsvc", **asdict(self)}
+
+
+def transitions(counts: Mapping[str, Mapping[str, int]], open_: set[str], threshold: float,
+                min_pairs: int, window: str, now: float) -> list[Alert]:
+    """Alerts to send for this evaluation (pure): endpoints crossing the threshold that have
+    no open episode fire; open ones back at or under it resolve. An endpoint with fewer than
+    `min_pairs` compared pairs in the window neither fires nor resolves."""
+    out = []
+    for endpoint in sorted(set(counts) | open_):
+        c = counts.get(endpoint, {})
+        mismatches = c.get("mismatches", 0)
+        pairs = c.get("matches", 0) + mismatches
+        if pairs < min_pairs:
+            continue
+        rate = mismatches / pairs
+        shown = f"{rate:.2%} ({mismatches}/{pairs} pairs, last {window})"
+        if rate > threshold and endpoint not in open_:
+            out.append(Alert("firing", endpoint, round(rate, 6), mismatches, pairs, threshold,
+                             window, now, f"diffsvc: {endpoint} mismatch rate {shown} is above "
+                                          f"{threshold:.2%}"))
+        elif rate <= threshold and endpoint in open_:
+            out.append(Alert("resolved", endpoint, round(rate, 6), mismatches, pairs, threshold,
+                             window, now, f"diffsvc: {endpoint} mismatch rate {shown} is back "
+                                          f"within {threshold:.2%}"))
+    return out
+
+
+class Notifier:
+    def __init__(self, cfg: Config, redis: Redis, session: aiohttp.ClientSession) -> None:
+        assert cfg.notify_webhook_url is not None
+        self.cfg = cfg
+        self.url = cfg.notify_webhook_url
+        self.redis = redis
+        self.session = session
+        self.minutes = max(1, round(cfg.notify_window / 60))
+
+    def _claim(self, alert: Alert) -> bool:
+        """Take the transition in Redis; False if another notifier already did."""
+        if alert.status == "firing":
+            return bool(self.redis.hsetnx(keys.ALERTS, alert.endpoint,
+                                          json.dumps(alert.payload())))
+        return bool(self.redis.hdel(keys.ALERTS, alert.endpoint))
+
+    def _release(self, alert: Alert, previous: bytes | None) -> None:
+        if alert.status == "firing":
+            self.redis.hdel(keys.ALERTS, alert.endpoint)
+        elif previous is not None:
+            self.redis.hset(keys.ALERTS, alert.endpoint, previous)
+
+    async def _post(self, alert: Alert) -> bool:
+        for attempt in range(DELIVERY_ATTEMPTS):
+            try:
+                async with self.session.post(self.url, json=alert.payload(),
+                                             timeout=aiohttp.ClientTimeout(DELIVERY_TIMEOUT)
+                                             ) as resp:
+                    if resp.status < 300:
+                        return True
+                    log.warning("webhook answered %d to the %s alert of %s", resp.status,
+                                alert.status, alert.endpoint)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("webhook %s unreachable (%s: %s)", self.url, type(exc).__name__, exc)
+            await asyncio.sleep(0.5 * 2**attempt)
+        return False
+
+    async def tick(self) -> list[Alert]:
+        """One evaluation; returns the alerts this notifier delivered."""
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(None, gate.window_counts, self.redis, self.minutes)
+        opened = await loop.run_in_executor(None, self.redis.hgetall, keys.ALERTS)
+        open_: dict[str, bytes] = {k.decode(): v for k, v in cast(dict[bytes, bytes],
+                                                                  opened).items()}
+        sent = []
+        for alert in transitions(counts, set(open_), self.cfg.notify_threshold,
+                                 self.cfg.notify_min_pairs, f"{self.minutes}m", time.time()):
+            if not await loop.run_in_executor(None, self._claim, alert):
+                continue
+            if await self._post(alert):
+                sent.append(alert)
+                log.warning("%s", alert.text)
+            else:
+                await loop.run_in_executor(None, self._release, alert, open_.get(alert.endpoint))
+        return sent
+
+    async def run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a Redis outage must not end the loop; logged once per outage
+                if not failing:
+                    log.exception("notifier evaluation failed; retrying every %gs",
+                                  self.cfg.notify_interval)
+                failing = True
+            else:
+                if failing:
+                    log.warning("notifier evaluations work again")
+                failing = False
+            await asyncio.sleep(self.cfg.notify_interval)
+
+
+def add_to(app: web.Application) -> None:
+    """Run the notifier in the report server when `notify.webhook_url` is set."""
+    from diffsvc.report import api
+
+    async def running(app: web.Application) -> AsyncIterator[None]:
+        cfg = app[api.CONFIG]
+        if not cfg.notify_webhook_url:
+            yield
+            return
+        session = aiohttp.ClientSession()
+        task = asyncio.create_task(Notifier(cfg, app[api.REDIS], session).run(),
+                                   name="diffsvc-notifier")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await session.close()
+
+    app.cleanup_ctx.append(running)

@@ -1,0 +1,142 @@
+"""Noise detection without a secondary: differing values that look volatile (timestamps and
+dates, UUIDs, nonces, hashes, monotonically changing counters) are flagged as suspected
+noise, each with a ready-to-paste ignore rule; `suggest_yaml` turns them into the config
+YAML printed by `diffsvc rules suggest`. Pure: works on Comparisons, however loaded.
+
+The patterns are compiled once, at import; a value is classified by at most a few
+`fullmatch` calls."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from diffsvc.core.jsonpath import ignore_section
+from diffsvc.core.models import Comparison, FieldDiff
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+_CLOCK = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?")
+_HEX = re.compile(r"[0-9a-fA-F]{16,}")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
+_EPOCH_RANGES = ((1e9, 4.2e9), (1e12, 4.2e12), (1e15, 4.2e15), (1e18, 4.2e18))
+
+SHARE = 0.8          # of a field's observed differences that must look volatile
+MIN_COUNTER_SEEN = 3  # observations before a number is called a counter
+
+
+def _looks_random(a: str, b: str) -> bool:
+    """Two tokens of one length, mixed letters and digits, with many distinct characters."""
+    if len(a) != len(b) or not (_TOKEN.fullmatch(a) and _TOKEN.fullmatch(b)):
+        return False
+    return all(any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
+               and len(set(s)) >= min(10, len(s) // 2) for s in (a, b))
+
+
+def classify(a: Any, b: Any) -> str | None:
+    """Why a pair of differing values looks volatile, or None."""
+    if isinstance(a, str) and isinstance(b, str):
+        if _UUID.fullmatch(a) and _UUID.fullmatch(b):
+            return "uuid"
+        for pattern in (_ISO, _HTTP_DATE, _CLOCK):
+            if pattern.fullmatch(a) and pattern.fullmatch(b):
+                return "timestamp"
+        if _HEX.fullmatch(a) and _HEX.fullmatch(b) and len(a) == len(b):
+            return "hash"
+        if _looks_random(a, b):
+            return "nonce"
+        return None
+    if _number(a) and _number(b):
+        for low, high in _EPOCH_RANGES:
+            if low <= a < high and low <= b < high:
+                return "timestamp"
+    return None
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_counter(pairs: Sequence[tuple[Any, Any]]) -> bool:
+    """Numbers that move one way, between primary and candidate and over time."""
+    if len(pairs) < MIN_COUNTER_SEEN or not all(_number(a) and _number(b) for a, b in pairs):
+        return False
+    signs = {(b > a) - (b < a) for a, b in pairs}
+    if len(signs) != 1 or 0 in signs:
+        return False
+    firsts = [a for a, _ in pairs]  # oldest first
+    rising = all(x <= y for x, y in zip(firsts, firsts[1:], strict=False))
+    falling = all(x >= y for x, y in zip(firsts, firsts[1:], strict=False))
+    return (rising or falling) and len(set(firsts)) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    endpoint: str
+    path: str
+    reason: str
+    seen: int  # differences that look volatile
+    of: int    # differences of this field observed
+
+    @property
+    def rule(self) -> dict[str, Any]:
+        """The route rule to paste into the config file."""
+        return {"match": self.endpoint, "ignore": ignore_section([self.path])}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "path": self.path, "reason": self.reason,
+                "seen": self.seen, "of": self.of, "rule": self.rule}
+
+
+def _ignorable(diff: FieldDiff) -> bool:
+    return diff.path not in ("status", "body") and diff.kind in ("changed",)
+
+
+def suspects(comparisons: Iterable[Comparison]) -> list[Suspect]:
+    """Fields whose differences, in these comparisons, mostly look volatile."""
+    observed: dict[tuple[str, str], list[FieldDiff]] = defaultdict(list)
+    for c in sorted(comparisons, key=lambda c: c.compared_at):
+        for diff in c.diffs:
+            observed[(c.endpoint, diff.path)].append(diff)
+    out = []
+    for (endpoint, path), diffs in sorted(observed.items()):
+        if not all(_ignorable(d) for d in diffs):
+            continue  # a field that goes missing or changes type is never noise
+        reasons = Counter(r for r in (classify(d.primary, d.candidate) for d in diffs) if r)
+        if reasons:
+            reason, seen = reasons.most_common(1)[0]
+            if seen >= SHARE * len(diffs):
+                out.append(Suspect(endpoint, path, reason, seen, len(diffs)))
+                continue
+        if _is_counter([(d.primary, d.candidate) for d in diffs]):
+            out.append(Suspect(endpoint, path, "counter", len(diffs), len(diffs)))
+    return out
+
+
+def suggest_yaml(found: Sequence[Suspect], route_matches: dict[str, str] | None = None) -> str:
+    """Suggested rules as a config-file fragment (`routes:`), with the evidence as comments.
+
+    `route_matches` maps a configured route's name to its `match`, so a named route is
+    addressed by its pattern."""
+    route_matches = route_matches or {}
+    if not found:
+        return "# no suspected noise in the stored mismatches\n"
+    routes: dict[str, dict[str, list[str]]] = {}
+    comments = []
+    for s in found:
+        match = route_matches.get(s.endpoint, s.endpoint)
+        ignore = routes.setdefault(match, {})
+        for kind, values in s.rule["ignore"].items():
+            if values[0] not in ignore.setdefault(kind, []):
+                ignore[kind].append(values[0])
+        comments.append(f"#   {match}  {s.path}: looks like a {s.reason} in {s.seen} of {s.of} "
+                        "differences")
+    doc = {"routes": [{"match": m, "ignore": ign} for m, ign in routes.items()]}
+    head = ["# suggested by `diffsvc rules suggest`: suspected noise, review before use"]
+    return "\n".join(head + comments) + "\n" + yaml.safe_dump(doc, sort_keys=False)
