@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from diffsvc import config
-from diffsvc.errors import DiffsvcError
+from diffsvc.errors import ConfigError, DiffsvcError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -87,7 +87,7 @@ def _rules_suggest(args: argparse.Namespace) -> int:
     cfg.require("redis_url")
     assert cfg.redis_url
     if args.samples < 1:
-        raise config.ConfigError("--samples", "must be at least 1", args.samples)
+        raise ConfigError("--samples", "must be at least 1", args.samples)
     r = store.connect(cfg.redis_url)
     names = [n for n in store.endpoint_names(r) if args.endpoint in (None, n)]
     comparisons = [c for name in names

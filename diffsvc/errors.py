@@ -28,3 +28,22 @@ class DecodeError(DiffsvcError):
 
 class EmbeddedRedisError(DiffsvcError):
     """The embedded redis-server could not be found or started."""
+
+
+class MarkupError(DecodeError):
+    """An XML/HTML document is not well-formed (compared as text, labelled *-invalid)."""
+
+
+class ProtocolError(DiffsvcError):
+    """An upstream sent something that is not HTTP/1.x."""
+
+
+class GrafanaPushError(DiffsvcError):
+    """Grafana refused or could not be reached while pushing dashboards."""
+
+
+# Why an upstream call failed: the `error_kind` of a Reply (diffsvc.core.models) and the
+# `kind` label of diffsvc_errors_total. Transport kinds are set by the gateway's clients
+# (diffsvc.gateway.failures); `undecodable` by the worker when a body cannot be decoded.
+ERROR_KINDS = ("connect", "timeout", "reset", "tls", "protocol", "too_large", "undecodable",
+               "other")

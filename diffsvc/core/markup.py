@@ -13,11 +13,9 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from typing import Any
 
+from diffsvc.errors import MarkupError
+
 _SPACE = re.compile(r"\s+")
-
-
-class MarkupError(ValueError):
-    """The body does not parse as the markup it claims to be."""
 
 
 def _element(node: ET.Element) -> Any:

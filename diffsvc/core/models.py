@@ -27,13 +27,15 @@ UPSTREAMS = ("primary", "candidate", "secondary")
 
 @dataclass(slots=True)
 class Reply:
-    """What one upstream answered, or `error` when the call failed (a value, not an exception)."""
+    """What one upstream answered, or `error` when the call failed (a value, not an exception)
+    with `error_kind`, one of diffsvc.errors.ERROR_KINDS, saying why."""
 
     status: int = 0
     headers: Headers = field(default_factory=list)
     body: bytes = b""
     elapsed_ms: float = 0.0
     error: str | None = None
+    error_kind: str | None = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -44,13 +46,23 @@ class Reply:
 
     def meta(self) -> dict[str, Any]:
         """Everything but the body."""
-        return {"status": self.status, "headers": self.headers, "elapsed_ms": self.elapsed_ms,
+        meta = {"status": self.status, "headers": self.headers, "elapsed_ms": self.elapsed_ms,
                 "error": self.error}
+        if self.error_kind:
+            meta["error_kind"] = self.error_kind
+        return meta
 
     @classmethod
     def from_meta(cls, d: dict[str, Any], body: bytes) -> Reply:
         return cls(status=int(d["status"]), headers=[(str(k), str(v)) for k, v in d["headers"]],
-                   body=body, elapsed_ms=float(d["elapsed_ms"]), error=d.get("error"))
+                   body=body, elapsed_ms=float(d["elapsed_ms"]), error=d.get("error"),
+                   error_kind=d.get("error_kind"))
+
+    @property
+    def failure(self) -> str | None:
+        """None when the call succeeded, else why it failed: `error_kind`, or `other` for a
+        record written before kinds were stored."""
+        return (self.error_kind or "other") if self.error else None
 
 
 @dataclass(slots=True)

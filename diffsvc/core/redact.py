@@ -40,12 +40,23 @@ HMAC_PREFIX = "hmac:"
 class RedactSettings(Protocol):
     """The settings redaction reads (diffsvc.config.Config has them)."""
 
-    redact_headers: list[str]
-    redact_fields: list[str]
-    redact_key: str | None
-    redact_mode: str
-    max_body: int
-    redact_query: list[str]
+    @property
+    def redact_headers(self) -> list[str]: ...
+
+    @property
+    def redact_fields(self) -> list[str]: ...
+
+    @property
+    def redact_key(self) -> str | None: ...
+
+    @property
+    def redact_mode(self) -> str: ...
+
+    @property
+    def max_body(self) -> int: ...
+
+    @property
+    def redact_query(self) -> list[str]: ...
 
 
 class Redactor:

@@ -39,11 +39,20 @@ _DROP = object()
 class RuleSettings(Protocol):
     """The settings the rules are compiled from (diffsvc.config.Config has them)."""
 
-    ignore: dict[str, list[str]]
-    routes: list[dict[str, Any]]
-    ignore_order: list[str]
-    tolerance: list[dict[str, Any]]
-    only: list[str]
+    @property
+    def ignore(self) -> dict[str, list[str]]: ...
+
+    @property
+    def routes(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def ignore_order(self) -> list[str]: ...
+
+    @property
+    def tolerance(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def only(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)

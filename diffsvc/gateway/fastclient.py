@@ -17,13 +17,11 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from diffsvc.core.models import Reply, Request
+from diffsvc.errors import ProtocolError
+from diffsvc.gateway import failures
 
 _NO_BODY_STATUS = frozenset({204, 304})
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class ProtocolError(Exception):
-    """The upstream sent something that is not HTTP/1.x."""
 
 
 class _Conn(asyncio.Protocol):
@@ -73,6 +71,7 @@ class _Pool:
         self.idle: list[_Conn] = []
         self.down_until = 0.0  # after a failed connect, with a backoff: fail fast until then
         self.down_error = ""
+        self.down_kind = "connect"
 
     async def connect(self, backoff: float) -> _Conn:
         loop = asyncio.get_running_loop()
@@ -82,6 +81,7 @@ class _Pool:
             if backoff > 0:
                 self.down_until = time.monotonic() + backoff
                 self.down_error = f"{type(exc).__name__}: {exc}"[:250]
+                self.down_kind = failures.error_kind(exc)
             raise
         return conn
 
@@ -122,10 +122,11 @@ class Client:
             pool, prefix, hostport = self._pool(base_url)
             raw = _serialize(request, prefix, hostport, headers)
         except ValueError as exc:
-            return Reply(elapsed_ms=_ms(started), error=f"ValueError: {exc}"[:300])
+            return failures.failed(exc, started, timeout)
         if backoff > 0 and pool.down_until and time.monotonic() < pool.down_until:
-            return Reply(elapsed_ms=_ms(started),
-                         error=f"{pool.down_error} (connect failed; retried after {backoff:g}s)")
+            return Reply(elapsed_ms=failures.elapsed_ms(started),
+                         error=f"{pool.down_error} (connect failed; retried after {backoff:g}s)",
+                         error_kind=pool.down_kind)
         conn: _Conn | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -151,16 +152,16 @@ class Client:
                 conn.close()
             pool.release(conn)
             if body is None:
-                return Reply(status, head, b"", _ms(started), f"body larger than {max_body} bytes")
-            return Reply(status, head, body, _ms(started))
-        except TimeoutError:
+                return failures.too_large(status, head, started, max_body)
+            return Reply(status, head, body, failures.elapsed_ms(started))
+        except TimeoutError as exc:
             if conn is not None:
                 conn.close()
-            return Reply(elapsed_ms=_ms(started), error=f"timeout after {timeout:g}s")
+            return failures.failed(exc, started, timeout)
         except (OSError, ProtocolError, ValueError) as exc:
             if conn is not None:
                 conn.close()
-            return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
+            return failures.failed(exc, started, timeout)
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -285,6 +286,3 @@ async def _read_chunked(conn: _Conn, max_body: int) -> bytes | None:
         out += conn.buf[:size]
         del conn.buf[:size + 2]
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)

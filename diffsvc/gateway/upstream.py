@@ -11,7 +11,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from diffsvc.core.models import Reply, Request
-from diffsvc.gateway import fastclient
+from diffsvc.gateway import failures, fastclient
 
 # RFC 9110 §7.6.1: connection-specific fields, never forwarded.
 HOP_BY_HOP = frozenset({
@@ -92,17 +92,12 @@ async def call(session: aiohttp.ClientSession, base_url: str, request: Request,
             ) as resp:
                 body = await _read_capped(resp.content, max_body)
                 if len(body) > max_body:
-                    return Reply(resp.status, list(resp.headers.items()), b"",
-                                 _ms(started), f"body larger than {max_body} bytes")
-                return Reply(resp.status, list(resp.headers.items()), body, _ms(started))
-    except TimeoutError:
-        return Reply(elapsed_ms=_ms(started), error=f"timeout after {timeout:g}s")
-    except aiohttp.ClientError as exc:
-        return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
-    except OSError as exc:
-        return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
-    except (ValueError, RuntimeError) as exc:  # e.g. a header aiohttp refuses to send
-        return Reply(elapsed_ms=_ms(started), error=f"{type(exc).__name__}: {exc}"[:300])
+                    return failures.too_large(resp.status, list(resp.headers.items()), started,
+                                              max_body)
+                return Reply(resp.status, list(resp.headers.items()), body, failures.elapsed_ms(started))
+    # ValueError, RuntimeError: e.g. a header aiohttp refuses to send
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
+        return failures.failed(exc, started, timeout)
 
 
 class Clients:
@@ -144,6 +139,3 @@ async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
         size += len(chunk)
     return b"".join(chunks)
 
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)

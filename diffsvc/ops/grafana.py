@@ -14,7 +14,7 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
-from diffsvc.errors import DiffsvcError
+from diffsvc.errors import GrafanaPushError
 from diffsvc.ops import dashgen
 
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
@@ -65,10 +65,6 @@ def export(directory: str | Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
-
-
-class GrafanaPushError(DiffsvcError):
-    """Grafana refused a push or could not be reached; names the step and Grafana's answer."""
 
 
 @dataclass
