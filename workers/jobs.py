@@ -16,7 +16,7 @@ from diffsvc.core.compare import compare, compare_secondary
 from diffsvc.core.histograms import DURATION
 from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.core.rules import RuleSet
-from diffsvc.storage import keys, rulestore, store
+from diffsvc.storage import rulestore, store
 
 log = logging.getLogger("diffsvc.worker")
 
@@ -90,12 +90,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
 
 def _record_durations(r: Redis, durations: Counter[str]) -> None:
     """The batch's comparison-duration histogram: one HINCRBY pipeline per batch."""
-    if not durations:
-        return
-    with r.pipeline(transaction=False) as pipe:
-        for name, n in durations.items():
-            pipe.hincrby(keys.WORKER_COUNTERS, name, n)
-        pipe.execute()
+    store.incr_worker(r, durations)
 
 
 def compare_batch(ids: list[str]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from diffsvc.config import Config
+from diffsvc.config.appkey import CONFIG
 from diffsvc.core.histograms import LATENCY
 from diffsvc.core.models import Reply, Request
 from diffsvc.core.traffic import TrafficControl
@@ -24,7 +25,6 @@ log = logging.getLogger("diffsvc.gateway")
 
 DRAIN_TIMEOUT = 5.0
 
-CONFIG = web.AppKey("config", Config)
 COUNTERS: web.AppKey[Counter[str]] = web.AppKey("counters", Counter)
 SHADOWER = web.AppKey("shadower", Shadower)
 CLIENTS = web.AppKey("clients", upstream.Clients)

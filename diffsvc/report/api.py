@@ -16,15 +16,15 @@ from aiohttp import web
 from redis import Redis
 
 from diffsvc.config import Config
+from diffsvc.config.appkey import CONFIG
 from diffsvc.core import bodies as normalize
 from diffsvc.core.models import Exchange, Reply, Request
 from diffsvc.errors import ConfigError, DecodeError
 from diffsvc.report import data, openapi, quality, summary
+from diffsvc.report.appkeys import REDIS
 from diffsvc.storage import rulestore, store
 
 PREFIX = "/api/v1"
-CONFIG = web.AppKey("config", Config)
-REDIS = web.AppKey("redis", Redis)
 SAMPLES = 20
 SHOWN_BODY = 256 * 1024  # bytes of a body returned by the exchange route
 

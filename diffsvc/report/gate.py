@@ -32,6 +32,7 @@ from redis import Redis
 
 from diffsvc.config import parse_duration, ranged
 from diffsvc.errors import ConfigError
+from diffsvc.report.appkeys import REDIS
 from diffsvc.storage import store
 
 Verdict = Literal["pass", "fail", "inconclusive"]
@@ -218,9 +219,7 @@ async def _answer(request: web.Request, values: Mapping[str, Any]) -> web.Respon
     if endpoint is not None and not isinstance(endpoint, str):
         return web.json_response({"error": "endpoint: expected a string", "parameter": "endpoint"},
                                  status=400)
-    from diffsvc.report import api
-
-    r = request.app[api.REDIS]
+    r = request.app[REDIS]
     result = await asyncio.get_running_loop().run_in_executor(None, run, r, p, endpoint)
     return web.json_response(result.to_dict(), status=http_status(result, p))
 

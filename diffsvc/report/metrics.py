@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -23,8 +21,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 
+from diffsvc.config.appkey import CONFIG
 from diffsvc.core import histograms as promhist
-from diffsvc.storage import jobqueue, keys, store
+from diffsvc.report.appkeys import REDIS
+from diffsvc.storage import counters
+from diffsvc.storage.counters import Snapshot
 
 # The classic text format every Prometheus 2.x parses (what generate_latest writes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,39 +43,6 @@ METRIC_NAMES = (
     "diffsvc_capture_failures_total", "diffsvc_upstream_latency_seconds", "diffsvc_queue_depth",
     "diffsvc_comparison_duration_seconds", "diffsvc_endpoints",
 )
-
-
-@dataclass
-class Snapshot:
-    """Every counter the metrics expose, as read from Redis in one round trip."""
-
-    totals: dict[str, dict[str, int]] = field(default_factory=dict)
-    fields: dict[str, dict[str, int]] = field(default_factory=dict)
-    gateway: dict[str, int] = field(default_factory=dict)
-    worker: dict[str, int] = field(default_factory=dict)
-    queue_depth: int = 0
-
-
-def _ints(mapping: Mapping[Any, Any]) -> dict[str, int]:
-    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in mapping.items()}
-
-
-def read_snapshot(r: Redis) -> Snapshot:
-    names = store.endpoint_names(r)
-    with r.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.hgetall(keys.totals(name))
-            pipe.hgetall(keys.fields(name))
-        pipe.hgetall(keys.GATEWAY_COUNTERS)
-        pipe.hgetall(keys.WORKER_COUNTERS)
-        pipe.llen(jobqueue.queue(r).key)
-        replies = pipe.execute()
-    snap = Snapshot(gateway=_ints(replies[-3]), worker=_ints(replies[-2]),
-                    queue_depth=int(replies[-1]))
-    for i, name in enumerate(names):
-        snap.totals[name] = _ints(replies[2 * i])
-        snap.fields[name] = _ints(replies[2 * i + 1])
-    return snap
 
 
 def top_paths(counts: Mapping[str, int], n: int) -> list[tuple[str, int]]:
@@ -158,7 +126,7 @@ class RedisCollector(Collector):
         self.top_n = top_n
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(read_snapshot(self.redis), self.top_n)
+        yield from families(counters.read_snapshot(self.redis), self.top_n)
 
 
 def registry(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> CollectorRegistry:
@@ -174,9 +142,7 @@ def render(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
 
 async def handle_metrics(request: web.Request) -> web.Response:
     """GET /metrics: the counters, read from Redis now (the report server's connection)."""
-    from diffsvc.report import api
-
-    reg = registry(request.app[api.REDIS], request.app[api.CONFIG].metrics_top_paths)
+    reg = registry(request.app[REDIS], request.app[CONFIG].metrics_top_paths)
     body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE

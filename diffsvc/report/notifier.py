@@ -2,7 +2,7 @@
 `notify.threshold`, POST one JSON alert to `notify.webhook_url`, and one more when it falls
 back (its resolution) — once per episode, however many requests or evaluations happen.
 
-The open episodes live in Redis (`keys.ALERTS`), claimed with HSETNX / HDEL, so several
+The open episodes live in Redis (diffsvc.storage.alerts), claimed with HSETNX / HDEL, so several
 report servers, or one restarted, still send each transition once. A transition whose POST
 fails is released again and retried at the next evaluation. The payload has a `text` field,
 so a Slack or Mattermost incoming webhook shows it as is."""
@@ -16,15 +16,17 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import aiohttp
 from aiohttp import web
 from redis import Redis
 
 from diffsvc.config import Config
+from diffsvc.config.appkey import CONFIG
 from diffsvc.report import gate
-from diffsvc.storage import keys
+from diffsvc.report.appkeys import REDIS
+from diffsvc.storage import alerts
 
 log = logging.getLogger("diffsvc.notifier")
 
@@ -85,15 +87,14 @@ class Notifier:
     def _claim(self, alert: Alert) -> bool:
         """Take the transition in Redis; False if another notifier already did."""
         if alert.status == "firing":
-            return bool(self.redis.hsetnx(keys.ALERTS, alert.endpoint,
-                                          json.dumps(alert.payload())))
-        return bool(self.redis.hdel(keys.ALERTS, alert.endpoint))
+            return alerts.claim_open(self.redis, alert.endpoint, json.dumps(alert.payload()))
+        return alerts.claim_resolved(self.redis, alert.endpoint)
 
     def _release(self, alert: Alert, previous: bytes | None) -> None:
         if alert.status == "firing":
-            self.redis.hdel(keys.ALERTS, alert.endpoint)
+            alerts.forget(self.redis, alert.endpoint)
         elif previous is not None:
-            self.redis.hset(keys.ALERTS, alert.endpoint, previous)
+            alerts.restore(self.redis, alert.endpoint, previous)
 
     async def _post(self, alert: Alert) -> bool:
         for attempt in range(DELIVERY_ATTEMPTS):
@@ -114,9 +115,7 @@ class Notifier:
         """One evaluation; returns the alerts this notifier delivered."""
         loop = asyncio.get_running_loop()
         counts = await loop.run_in_executor(None, gate.window_counts, self.redis, self.minutes)
-        opened = await loop.run_in_executor(None, self.redis.hgetall, keys.ALERTS)
-        open_: dict[str, bytes] = {k.decode(): v for k, v in cast(dict[bytes, bytes],
-                                                                  opened).items()}
+        open_ = await loop.run_in_executor(None, alerts.open_episodes, self.redis)
         sent = []
         for alert in transitions(counts, set(open_), self.cfg.notify_threshold,
                                  self.cfg.notify_min_pairs, f"{self.minutes}m", time.time()):
@@ -148,15 +147,13 @@ class Notifier:
 
 def add_to(app: web.Application) -> None:
     """Run the notifier in the report server when `notify.webhook_url` is set."""
-    from diffsvc.report import api
-
     async def running(app: web.Application) -> AsyncIterator[None]:
-        cfg = app[api.CONFIG]
+        cfg = app[CONFIG]
         if not cfg.notify_webhook_url:
             yield
             return
         session = aiohttp.ClientSession()
-        task = asyncio.create_task(Notifier(cfg, app[api.REDIS], session).run(),
+        task = asyncio.create_task(Notifier(cfg, app[REDIS], session).run(),
                                    name="diffsvc-notifier")
         yield
         task.cancel()

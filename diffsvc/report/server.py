@@ -16,8 +16,10 @@ from pathlib import Path
 from aiohttp import web
 
 from diffsvc.config import Config, split_listen
+from diffsvc.config.appkey import CONFIG
 from diffsvc.errors import ConfigError
-from diffsvc.report import api
+from diffsvc.report import api, gate, metrics, notifier
+from diffsvc.report.appkeys import REDIS
 from diffsvc.storage import store
 
 STATIC = Path(__file__).parent / "static"
@@ -57,7 +59,7 @@ def _presented_token(request: web.Request) -> str:
 async def auth(request: web.Request,
                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                ) -> web.StreamResponse:
-    token = request.app[api.CONFIG].report_token
+    token = request.app[CONFIG].report_token
     path = request.path
     public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
     if token and not public and not hmac.compare_digest(_presented_token(request).encode(),
@@ -67,10 +69,10 @@ async def auth(request: web.Request,
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
-    cfg = app[api.CONFIG]
+    cfg = app[CONFIG]
     assert cfg.redis_url is not None
     client = store.connect(cfg.redis_url, timeout=10)
-    app[api.REDIS] = client
+    app[REDIS] = client
     yield
     client.close()
 
@@ -92,8 +94,6 @@ def add_ui_routes(app: web.Application) -> None:
 
 def route_registrars() -> list[RouteRegistrar]:
     """Every group of routes the server has. Other parts add theirs here, one line each."""
-    from diffsvc.report import gate, metrics, notifier
-
     return [api.add_routes, add_ui_routes, metrics.add_routes, gate.add_routes,
             notifier.add_to]
 
@@ -102,7 +102,7 @@ def build_app(cfg: Config) -> web.Application:
     cfg.require("redis_url")
     check_access(cfg)
     app = web.Application(middlewares=[auth])
-    app[api.CONFIG] = cfg
+    app[CONFIG] = cfg
     app.cleanup_ctx.append(_redis)
     for register in route_registrars():
         register(app)

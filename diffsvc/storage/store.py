@@ -200,15 +200,27 @@ def load_comparison(r: Redis, exchange_id: str) -> Comparison | None:
     return Comparison.from_bytes(raw) if raw else None  # type: ignore[arg-type]
 
 
-def incr_gateway(r: Redis, counts: dict[str, int]) -> None:
+def incr_gateway(r: Redis, counts: Mapping[str, int]) -> None:
+    _incr(r, keys.GATEWAY_COUNTERS, counts)
+
+
+def incr_worker(r: Redis, counts: Mapping[str, int]) -> None:
+    _incr(r, keys.WORKER_COUNTERS, counts)
+
+
+def _incr(r: Redis, key: str, counts: Mapping[str, int]) -> None:
+    """Add counter deltas to one hash, one pipelined HINCRBY per non-zero delta."""
+    if not any(counts.values()):
+        return
     with r.pipeline(transaction=False) as pipe:
         for name, n in counts.items():
             if n:
-                pipe.hincrby(keys.GATEWAY_COUNTERS, name, n)
+                pipe.hincrby(key, name, n)
         pipe.execute()
 
 
-def _ints(mapping: dict[Any, Any]) -> dict[str, int]:
+def ints(mapping: Mapping[Any, Any]) -> dict[str, int]:
+    """A Redis hash of counters, decoded: {field: int}."""
     return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in mapping.items()}
 
 
@@ -222,15 +234,15 @@ def endpoint_stats(r: Redis) -> dict[str, dict[str, Any]]:
         replies = pipe.execute()
     out = {}
     for i, name in enumerate(names):
-        totals = _ints(replies[2 * i])
+        totals = ints(replies[2 * i])
         stats: dict[str, Any] = {f: totals.get(f, 0) for f in COUNTER_FIELDS}
-        stats["fields"] = _ints(replies[2 * i + 1])
+        stats["fields"] = ints(replies[2 * i + 1])
         out[name] = stats
     return out
 
 
 def gateway_counters(r: Redis) -> dict[str, int]:
-    return _ints(cast(dict[Any, Any], r.hgetall(keys.GATEWAY_COUNTERS)))
+    return ints(cast(dict[Any, Any], r.hgetall(keys.GATEWAY_COUNTERS)))
 
 
 def samples(r: Redis, endpoint: str, n: int = 5) -> list[str]:
@@ -267,8 +279,8 @@ def minute_buckets(r: Redis, endpoints: Sequence[str], minutes: Sequence[int], *
     step = width * len(minutes)
     for i, name in enumerate(endpoints):
         chunk = replies[i * step:(i + 1) * step]
-        out[name] = ([_ints(h) for h in chunk[0::width]],
-                     [_ints(h) for h in chunk[1::width]] if latencies else [])
+        out[name] = ([ints(h) for h in chunk[0::width]],
+                     [ints(h) for h in chunk[1::width]] if latencies else [])
     return out
 
 
@@ -336,8 +348,8 @@ def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any
         sig_text = {k.decode(): v for k, v in sigs.items()}
         out[name] = {
             "noise_pairs": int(totals[0] or 0), "noise_mismatches": int(totals[1] or 0),
-            "noise_fields": _ints(noise),
-            "groups": {sig: (sig_text.get(sig, b"[]"), n) for sig, n in _ints(counts).items()},
+            "noise_fields": ints(noise),
+            "groups": {sig: (sig_text.get(sig, b"[]"), n) for sig, n in ints(counts).items()},
         }
     return out
 
