@@ -112,13 +112,6 @@ def _align(a: list[Any], b: list[Any], path: Concrete, out: list[FieldDiff],
             out.extend(_deepdiff_run(a[i1:i2], b[j1:j2], path, i1, j1))
 
 
-_DEEPDIFF_KINDS = {
-    "iterable_item_added": "added", "iterable_item_removed": "removed",
-    "dictionary_item_added": "added", "dictionary_item_removed": "removed",
-    "values_changed": "changed", "type_changes": "type_changed",
-}
-
-
 def _deepdiff_run(a: list[Any], b: list[Any], path: Concrete, a_start: int,
                   b_start: int) -> list[FieldDiff]:
     """A changed run of items, a[a_start:…] against b[b_start:…]: deepdiff pairs them;

@@ -22,7 +22,12 @@ _HEADER_LEN = 4
 
 Headers = list[tuple[str, str]]
 Verdict = Literal["match", "mismatch", "error"]
-UPSTREAMS = ("primary", "candidate", "secondary")
+
+
+def first_header(headers: Headers, name: str) -> str | None:
+    """The value of the first header called `name` (case-insensitive), or None."""
+    lname = name.lower()
+    return next((v for k, v in headers if k.lower() == lname), None)
 
 
 @dataclass(slots=True)
@@ -38,11 +43,7 @@ class Reply:
     error_kind: str | None = None
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return first_header(self.headers, name)
 
     def meta(self) -> dict[str, Any]:
         """Everything but the body."""
@@ -74,8 +75,7 @@ class Request:
     body: bytes = b""
 
     def header_value(self, name: str) -> str | None:
-        lname = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lname), None)
+        return first_header(self.headers, name)
 
     @property
     def target(self) -> str:
