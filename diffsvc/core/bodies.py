@@ -1,9 +1,9 @@
 """Bodies, from bytes on the wire to a comparable form. Pure: no sockets, no Redis.
 
 decode (from `codecs`): every Content-Encoding undone, under a cap. parse: JSON as a tree, form bodies as
-key/values, text as lines, anything else as (size, sha256). A body that claims JSON and
-does not parse is compared as text and labelled `json-invalid` (XML: `xml-invalid`); XML
-is parsed into a tree and HTML normalised into lines (see `markup`)."""
+key/values, text (CSS, JS, plain) as lines, anything else as (size, sha256). A body that
+claims JSON and does not parse is compared as text and labelled `json-invalid` (XML:
+`xml-invalid`); XML and HTML are parsed into trees of elements (see `markup`)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class Body:
 
 
 # kinds compared as lists of lines; any two of them can be compared with each other
-TEXT_KINDS = frozenset({"text", "html", "json-invalid", "xml-invalid"})
-TREE_KINDS = frozenset({"json", "form", "xml"})
+TEXT_KINDS = frozenset({"text", "json-invalid", "xml-invalid"})
+TREE_KINDS = frozenset({"json", "form", "xml", "html"})
 
 
 def media_type(reply: Reply) -> tuple[str, str | None]:
@@ -106,7 +106,7 @@ def parse_data(data: bytes, mime: str, charset: str | None) -> Body:
     if _claims_html(mime):
         html = _text(data, charset)
         if html is not None:
-            return Body("html", markup.normalise_html(html), "HTML compared as normalised text")
+            return Body("html", markup.parse_html(html))
     if _is_text_mime(mime) or note:
         text = _text(data, charset)
         if text is not None:

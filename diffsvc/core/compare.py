@@ -3,7 +3,9 @@
 Cheap path first: bodies are parsed, ignored fields removed, and canonical forms compared;
 only pairs that still differ are walked. Arrays whose lengths differ are aligned on the
 canonical form of their items (difflib, as deepdiff itself does); deepdiff is called only
-on a run of changed items whose lengths still differ, where it pairs items by likeness."""
+on a run of changed items whose lengths still differ, where it pairs items by likeness.
+HTML and XML are trees too (see `markup`); plain text, CSS and JS are compared line by line
+and every differing region is reported at `$.line[n]`."""
 
 from __future__ import annotations
 
@@ -86,12 +88,6 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff], tol: Tolerates) 
         out.append(_diff(path, "changed", a, b))
 
 
-_DEEPDIFF_KINDS = {
-    "iterable_item_added": "added", "iterable_item_removed": "removed",
-    "dictionary_item_added": "added", "dictionary_item_removed": "removed",
-    "values_changed": "changed", "type_changes": "type_changed",
-}
-
 
 def _align(a: list[Any], b: list[Any], path: Concrete, out: list[FieldDiff],
            tol: Tolerates) -> None:
@@ -151,9 +147,46 @@ def compare_headers(a: Reply, b: Reply, rules: EffectiveRules) -> list[FieldDiff
     return out
 
 
+LINE = "line"  # a text body's lines: $.line[n], n counted from 1 as an editor shows them
+MAX_REGIONS = 100  # differing regions of a text body reported, at most
+
+
+def _line(n: int, end: int | None = None) -> str:
+    return f"$.{LINE}[{n}]" if end is None or end <= n + 1 else f"$.{LINE}[{n}:{end}]"
+
+
+def diff_lines(a: list[str], b: list[str]) -> list[FieldDiff]:
+    """Every differing region of two texts: a changed line is `$.line[n]` (n in primary), a
+    run of lines removed, added or replaced by a run of another length is one region at
+    its first line; the location gives the run (`$.line[12:15]`, primary's lines 12-14)."""
+    out: list[FieldDiff] = []
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            out.extend(FieldDiff(_line(i + 1), "changed", _shown(a[i]), _shown(b[j]),
+                                 _line(i + 1)) for i, j in zip(range(i1, i2), range(j1, j2),
+                                                               strict=True))
+        else:
+            kind = {"delete": "removed", "insert": "added"}.get(tag, "changed")
+            before = "\n".join(a[i1:i2]) if i2 > i1 else None
+            after = "\n".join(b[j1:j2]) if j2 > j1 else None
+            out.append(FieldDiff(_line(i1 + 1), kind, _shown(before), _shown(after),
+                                 _line(i1 + 1, i2 + 1)))
+        if len(out) >= MAX_REGIONS:
+            return out[:MAX_REGIONS]
+    return out
+
+
 def _prepare(body: Body, rules: EffectiveRules) -> Body:
     if body.kind in TREE_KINDS and rules.reshapes:
         body.value = rules.prepare(body.value)
+    elif body.kind in TEXT_KINDS and rules.fields:
+        lines = [f for f in rules.fields if f.steps and f.steps[0].accepts(LINE)]
+        if lines:  # an ignored line is blanked on both sides, so the others keep their place
+            body.value = ["" if any(f.matches((LINE, n)) for f in lines) else text
+                          for n, text in enumerate(body.value, start=1)]
     return body
 
 
@@ -172,11 +205,7 @@ def compare_bodies(a: Body, b: Body, rules: EffectiveRules | None = None) -> lis
     if a.value == b.value:
         return []
     if a.kind in TEXT_KINDS:
-        for n, (x, y) in enumerate(zip(a.value, b.value, strict=False), start=1):
-            if x != y:
-                return [FieldDiff("body", "changed", _shown(x), _shown(y), f"body:line {n}")]
-        n = min(len(a.value), len(b.value)) + 1
-        return [FieldDiff("body", "length_changed", len(a.value), len(b.value), f"body:line {n}")]
+        return diff_lines(a.value, b.value)
     return [FieldDiff("body", "changed", a.value, b.value, "body")]
 
 

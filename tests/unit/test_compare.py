@@ -164,7 +164,7 @@ def test_text_and_binary_bodies() -> None:
     result = compare(exchange(Reply(200, [text], b"a\nb\nc"), Reply(200, [text], b"a\nB\nc")),
                      rules(), MAX_BODY)
     [diff] = result.diffs
-    assert (diff.path, diff.location, result.body_kind) == ("body", "body:line 2", "text")
+    assert (diff.path, diff.location, result.body_kind) == ("$.line[2]", "$.line[2]", "text")
     png = ("Content-Type", "image/png")
     same = compare(exchange(Reply(200, [png], b"\x89\x00"), Reply(200, [png], b"\x89\x00")),
                    rules(), MAX_BODY)

@@ -290,9 +290,43 @@ function jsonLines(value, marks) {
   return out;
 }
 
-function bodyView(body, marks) {
+// HTML: one line per element, located as the workers locate it ($.html[0].body[0].p[1]);
+// an element is marked when a difference lies on it, its text (['#text']) or an attribute.
+function htmlLines(text, marks) {
+  const at = new Set([...marks].map((m) => m.replace(/\['[#@][^']*'\]$/, "")));
+  const out = [];
+  const walk = (node, loc, depth) => {
+    const seen = {};
+    for (const el of node.children) {
+      const tag = el.tagName.toLowerCase();
+      seen[tag] = (seen[tag] ?? -1) + 1;
+      const here = `${locationOf(loc, tag)}[${seen[tag]}]`;
+      const attrs = [...el.attributes].map((a) => ` ${a.name}="${a.value}"`).join("");
+      const own = [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)
+        .map((n) => n.textContent).join(" ").replace(/\s+/g, " ").trim();
+      out.push(h("div", { class: "ln" + (at.has(here) ? " diff" : ""), "data-loc": here },
+        "  ".repeat(depth), h("span", { class: "j-key" }, `<${tag}${attrs}>`), own ? " " + own : ""));
+      walk(el, here, depth + 1);
+    }
+  };
+  walk(new DOMParser().parseFromString(text, "text/html"), "$", 0);
+  return out;
+}
+
+// Text, CSS, JS: one line each; a difference at $.line[n] or over $.line[n:m] marks them.
+function textLines(text, marks) {
+  const runs = [...marks].map((m) => /^\$\.line\[(\d+)(?::(\d+))?\]$/.exec(m)).filter(Boolean)
+    .map((r) => [+r[1], r[2] ? +r[2] : +r[1] + 1]);
+  return text.split("\n").map((t, i) => h("div", {
+    class: "ln" + (runs.some(([a, b]) => i + 1 >= a && i + 1 < b) ? " diff" : ""),
+    "data-loc": `$.line[${i + 1}]` }, t.replace(/\r$/, "")));
+}
+
+function bodyView(body, marks, contentType) {
   if (!body) return h("pre", { class: "code" }, "");
   if (body.encoding === "json") return h("div", { class: "code json" }, jsonLines(body.json, marks));
+  if (body.encoding === "text" && /html/i.test(contentType || "")) return h("div", { class: "code html" }, htmlLines(body.text, marks));
+  if (body.encoding === "text" && [...marks].some((m) => m.startsWith("$.line["))) return h("div", { class: "code text" }, textLines(body.text, marks));
   return h("pre", { class: "code" + ((marks.has("body") || [...marks].some((m) => m.startsWith("body:"))) ? " diff-all" : "") },
     body.text === null ? body.error : body.text);
 }
@@ -309,7 +343,7 @@ function responseColumn(label, resp, marks) {
       h("span", { class: "latency" }, fmtMs(resp.elapsed_ms))),
     resp.error ? h("p", { class: "error-text" }, resp.error) : null,
     h("details", {}, h("summary", {}, `Headers (${resp.headers.length})`), headersTable(resp.headers, marks)),
-    bodyView(resp.body, marks));
+    bodyView(resp.body, marks, (resp.headers.find(([k]) => k.toLowerCase() === "content-type") || [])[1]));
 }
 
 async function copyText(text) {
