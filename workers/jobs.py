@@ -16,6 +16,7 @@ from diffsvc.core.compare import compare, compare_secondary
 from diffsvc.core.histograms import DURATION
 from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.core.rules import RuleSet
+from diffsvc.core.selfref import Origins
 from diffsvc.storage import rulestore, store
 
 log = logging.getLogger("diffsvc.worker")
@@ -26,6 +27,7 @@ class WorkerContext:
     ruleset: RuleSet
     max_body: int
     retention: float
+    origins: Origins | None = None  # the upstreams' own origins, replaced before comparing
     rules_version: int = 0  # of the UI-added rules (rulestore) that `ruleset` includes
 
     def refresh_rules(self, r: Redis) -> None:
@@ -41,7 +43,9 @@ _context: WorkerContext | None = None
 
 def configure(cfg: Config) -> WorkerContext:
     global _context
-    _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention)
+    origins = (Origins.of(cfg.primary, cfg.candidate, cfg.secondary)
+               if cfg.self_references else None)
+    _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention, origins)
     return _context
 
 
@@ -69,9 +73,10 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
         latencies[exchange_id] = (exchange.primary.elapsed_ms, exchange.candidate.elapsed_ms)
         pair_started = time.perf_counter()
         try:
-            verdict = compare(exchange, ctx.ruleset, ctx.max_body)
+            verdict = compare(exchange, ctx.ruleset, ctx.max_body, ctx.origins)
             if exchange.secondary is not None:
-                noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body)
+                noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body,
+                                                       ctx.origins)
             results.append(verdict)
         except Exception as exc:  # a bug must cost one verdict, never the batch
             log.exception("comparison of %s failed", exchange_id)

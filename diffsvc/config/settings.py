@@ -135,6 +135,12 @@ class Config:
                                    "go to primary only, counted", ranged(int, 0))
     max_header_size: int = setting(8190, "longest request line / header field the gateway accepts",
                                    ranged(int, 256))
+    # --- issue 13 ---
+    self_references: bool = setting(True, "before comparing, each upstream's own origin "
+                                     "(scheme://host:port, host:port) in its headers and body "
+                                     "becomes a placeholder", parse_bool)
+    forward_host: bool = setting(False, "send the client's Host header unchanged to every "
+                                 "upstream (for services that build URLs from it)", parse_bool)
 
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""

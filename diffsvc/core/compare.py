@@ -27,6 +27,7 @@ from diffsvc.core.bodies import (
 from diffsvc.core.jsonpath import HEADER, Concrete, render
 from diffsvc.core.models import Comparison, Exchange, FieldDiff, Reply
 from diffsvc.core.rules import EffectiveRules, RuleSet
+from diffsvc.core.selfref import Origins, SelfReference
 from diffsvc.errors import DecodeError
 
 _NUMBER = (int, float)
@@ -127,17 +128,22 @@ def _deepdiff_run(a: list[Any], b: list[Any], path: Concrete, a_start: int,
     return out
 
 
-def _header_values(reply: Reply, rules: EffectiveRules) -> dict[str, str]:
+def _header_values(reply: Reply, rules: EffectiveRules,
+                   ref: SelfReference | None) -> dict[str, str]:
     values: dict[str, list[str]] = {}
     for name, value in reply.headers:
         lname = name.lower()
         if not rules.header_ignored(lname):
-            values.setdefault(lname, []).append(value)
+            values.setdefault(lname, []).append(value if ref is None else ref.in_text(value))
     return {k: ", ".join(v) for k, v in values.items()}
 
 
-def compare_headers(a: Reply, b: Reply, rules: EffectiveRules) -> list[FieldDiff]:
-    ha, hb = _header_values(a, rules), _header_values(b, rules)
+Refs = tuple[SelfReference | None, SelfReference | None]
+
+
+def compare_headers(a: Reply, b: Reply, rules: EffectiveRules,
+                    refs: Refs = (None, None)) -> list[FieldDiff]:
+    ha, hb = _header_values(a, rules, refs[0]), _header_values(b, rules, refs[1])
     out = []
     for name in sorted(ha.keys() | hb.keys()):
         va, vb = ha.get(name), hb.get(name)
@@ -209,18 +215,23 @@ def compare_bodies(a: Body, b: Body, rules: EffectiveRules | None = None) -> lis
     return [FieldDiff("body", "changed", a.value, b.value, "body")]
 
 
-def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int) -> tuple[
-        list[FieldDiff], str]:
-    """Differences between two replies (status, headers, body) and the body kind seen.
+def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int,
+                    refs: Refs = (None, None)) -> tuple[list[FieldDiff], str]:
+    """Differences between two replies (status, headers, body) and the body kind seen;
+    `refs` are the two upstreams' own origins, replaced by a placeholder first.
 
     Cheap path: when both decoded bodies are the same bytes of the same media type, only
     one is parsed (for its kind) and no rule runs."""
     diffs: list[FieldDiff] = []
     if a.status != b.status:
         diffs.append(FieldDiff("status", "changed", a.status, b.status, "status"))
-    diffs.extend(compare_headers(a, b, rules))
+    diffs.extend(compare_headers(a, b, rules, refs))
     (mime_a, cs_a), (mime_b, cs_b) = media_type(a), media_type(b)
     data_a, data_b = decode(a, max_body), decode(b, max_body)
+    if refs[0] is not None:
+        data_a = refs[0].in_data(data_a)
+    if refs[1] is not None:
+        data_b = refs[1].in_data(data_b)
     body_a = parse_data(data_a, mime_a, cs_a)
     if data_a == data_b and (mime_a, cs_a) == (mime_b, cs_b):
         return diffs, body_a.kind
@@ -230,8 +241,10 @@ def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int) ->
     return diffs, kind
 
 
-def compare(exchange: Exchange, ruleset: RuleSet, max_body: int) -> Comparison:
-    """The verdict of an exchange: match, mismatch (with the differing paths) or error."""
+def compare(exchange: Exchange, ruleset: RuleSet, max_body: int,
+            origins: Origins | None = None) -> Comparison:
+    """The verdict of an exchange: match, mismatch (with the differing paths) or error;
+    `origins`: the upstreams' own origins, not differences (see `selfref`)."""
     endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
     result = Comparison(exchange.id, endpoint, "match", rules_digest=ruleset.digest)
     for side, reply in (("primary", exchange.primary), ("candidate", exchange.candidate)):
@@ -240,7 +253,8 @@ def compare(exchange: Exchange, ruleset: RuleSet, max_body: int) -> Comparison:
             return result
     try:
         diffs, result.body_kind = compare_replies(
-            exchange.primary, exchange.candidate, ruleset.for_endpoint(endpoint), max_body)
+            exchange.primary, exchange.candidate, ruleset.for_endpoint(endpoint), max_body,
+            (origins.primary, origins.candidate) if origins else (None, None))
     except DecodeError as exc:
         result.verdict, result.error = "error", f"body could not be decoded: {exc}"
         return result
@@ -249,7 +263,8 @@ def compare(exchange: Exchange, ruleset: RuleSet, max_body: int) -> Comparison:
     return result
 
 
-def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int) -> list[FieldDiff] | None:
+def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int,
+                      origins: Origins | None = None) -> list[FieldDiff] | None:
     """Noise: the differences between primary and secondary (two instances of the production
     build), under the same rules; None when there is no usable secondary reply."""
     second = exchange.secondary
@@ -258,7 +273,8 @@ def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int) -> li
     endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
     try:
         diffs, _ = compare_replies(exchange.primary, second, ruleset.for_endpoint(endpoint),
-                                   max_body)
+                                   max_body,
+                                   (origins.primary, origins.secondary) if origins else (None, None))
     except DecodeError:
         return None
     return diffs

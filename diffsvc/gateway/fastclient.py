@@ -113,14 +113,16 @@ class Client:
         return found
 
     async def call(self, base_url: str, request: Request, headers: Iterable[tuple[str, str]],
-                   timeout: float, max_body: int, backoff: float = 0.0) -> Reply:
+                   timeout: float, max_body: int, backoff: float = 0.0,
+                   host: str | None = None) -> Reply:
         """The reply, or a Reply with `error`. With `backoff`, a failed connect makes the
         calls of the next `backoff` seconds fail at once with the same error (a dead
-        shadow upstream then costs no connect attempt per request)."""
+        shadow upstream then costs no connect attempt per request). `host`: the Host header
+        sent instead of the upstream's own host:port."""
         started = time.perf_counter()
         try:
             pool, prefix, hostport = self._pool(base_url)
-            raw = _serialize(request, prefix, hostport, headers)
+            raw = _serialize(request, prefix, host or hostport, headers)
         except ValueError as exc:
             return failures.failed(exc, started, timeout)
         if backoff > 0 and pool.down_until and time.monotonic() < pool.down_until:

@@ -42,7 +42,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
     req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
                   list(request.headers.items()), body)
-    headers = upstream.forward_headers(req, request.remote, shadow=False)
+    headers = upstream.forward_headers(req, request.remote, shadow=False,
+                                       forward_host=cfg.forward_host)
     primary = await call_primary(app, req, headers, 2**62,
                                  ingress.streamed(body, request) if oversized else None)
     if primary.error:

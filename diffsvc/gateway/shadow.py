@@ -61,7 +61,8 @@ class Shadower:
         self.work.start(self._run, request, primary, client_ip)
 
     async def _call(self, base_url: str, request: Request, client_ip: str | None) -> Reply:
-        headers = upstream.forward_headers(request, client_ip, shadow=True)
+        headers = upstream.forward_headers(request, client_ip, shadow=True,
+                                           forward_host=self.cfg.forward_host)
         reply = await self.clients.call(base_url, request, headers, self.cfg.shadow_timeout,
                                         self.cfg.max_body, backoff=SHADOW_CONNECT_BACKOFF)
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1

@@ -48,8 +48,10 @@ class Forwarder:
         self.work.start(self._run, request, client_ip)
 
     async def _run(self, req: Request, client_ip: str | None) -> None:
-        headers = upstream.forward_headers(req, client_ip, shadow=False)
-        primary = await gateway.call_primary(self.app, req, headers, self.app[gateway.CONFIG].max_body)
+        cfg = self.app[gateway.CONFIG]
+        headers = upstream.forward_headers(req, client_ip, shadow=False,
+                                           forward_host=cfg.forward_host)
+        primary = await gateway.call_primary(self.app, req, headers, cfg.max_body)
         if not primary.error:
             self.app[gateway.COUNTERS]["mirrored"] += 1
             self.app[gateway.SHADOWER].submit(req, primary, client_ip)

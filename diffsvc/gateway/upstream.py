@@ -49,12 +49,17 @@ def forwarded_element(client_ip: str, host: str | None) -> str:
     return element + ";proto=http"
 
 
-def forward_headers(request: Request, client_ip: str | None, *, shadow: bool) -> CIMultiDict[str]:
+def forward_headers(request: Request, client_ip: str | None, *, shadow: bool,
+                    forward_host: bool = False) -> CIMultiDict[str]:
+    """The headers sent upstream; the client's Host goes along only with `forward_host`
+    (otherwise each upstream is sent its own host:port, and X-Forwarded-Host the client's)."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in end_to_end(request.headers):
         if name.lower() not in ("host", "content-length"):
             out.add(name, value)
     host = request.header_value("host")
+    if forward_host and host:
+        out["Host"] = host
     if client_ip:
         _append(out, "X-Forwarded-For", client_ip)
         _append(out, "Forwarded", forwarded_element(client_ip, host))
@@ -115,8 +120,11 @@ class Clients:
         """As `call`; `backoff` (fastclient only): after a refused connect, fail fast for
         that long (a dead shadow upstream then costs no connect attempt per request)."""
         if data is None and base_url.startswith("http://"):
-            return await self.fast.call(base_url, request, headers.items(), timeout, max_body,
-                                        backoff)
+            host = headers.get("Host")  # forwarded: sent instead of the upstream's own
+            items = headers.items() if host is None else [
+                (k, v) for k, v in headers.items() if k.lower() != "host"]
+            return await self.fast.call(base_url, request, items, timeout, max_body,
+                                        backoff, host)
         return await call(self.session, base_url, request, headers, timeout, max_body, data)
 
     async def close(self) -> None:

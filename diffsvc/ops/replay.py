@@ -168,7 +168,8 @@ class Progress:
 
 async def _one(cfg: Config, session: Any, req: Request) -> Exchange:
     async def call(base: str) -> Reply:
-        headers = upstream.forward_headers(req, None, shadow=base != cfg.primary)
+        headers = upstream.forward_headers(req, None, shadow=base != cfg.primary,
+                                           forward_host=cfg.forward_host)
         return await upstream.call(session, base, req, headers, cfg.shadow_timeout, cfg.max_body)
 
     assert cfg.primary and cfg.candidate
