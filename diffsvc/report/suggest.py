@@ -1,6 +1,7 @@
 """Noise detection without a secondary: differing values that look volatile (timestamps and
 dates, UUIDs, nonces, hashes, monotonically changing counters) are flagged as suspected
-noise, each with a ready-to-paste ignore rule; `suggest_yaml` turns them into the config
+noise, each with a ready-to-paste ignore rule (the shape of a timing, `query_ms: 3.7`, ranks
+a suggestion first and labels it "timing"); `suggest_yaml` turns them into the config
 YAML printed by `diffsvc rules suggest`. Pure: works on Comparisons, however loaded.
 
 The patterns are compiled once, at import; a value is classified by at most a few
@@ -26,6 +27,10 @@ _CLOCK = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d+)?")
 _HEX = re.compile(r"[0-9a-fA-F]{16,}")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
 _EPOCH_RANGES = ((1e9, 4.2e9), (1e12, 4.2e12), (1e15, 4.2e15), (1e18, 4.2e18))
+
+_TIMING_NAME = re.compile(r"\w*_(ms|time|secs|seconds|millis|us|ns)|took|elapsed|duration"
+                          r"|latency|query_ms|time_ms|runtime", re.IGNORECASE)
+_LAST_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)'?\]?\Z")
 
 SHARE = 0.8          # of a field's observed differences that must look volatile
 MIN_COUNTER_SEEN = 3  # observations before a number is called a counter
@@ -76,6 +81,27 @@ def _is_counter(pairs: Sequence[tuple[Any, Any]]) -> bool:
     return (rising or falling) and len(set(firsts)) > 1
 
 
+def looks_like_timing(path: str, pairs: Sequence[tuple[Any, Any]]) -> bool:
+    """The shape of a timing: a field named like a duration (`*_ms`, `*_time`, `took`,
+    `elapsed`, `duration`, ...) whose values are non-negative numbers, a float among them
+    unless the name says milliseconds or `took`. One observation is enough: a duration
+    differs on every call, in no direction."""
+    name = _LAST_NAME.search(path)
+    if not pairs or name is None or not _TIMING_NAME.fullmatch(name.group(1)):
+        return False
+    values = [x for pair in pairs for x in pair]
+    if not all(_number(x) and x >= 0 for x in values):
+        return False
+    return any(isinstance(x, float) for x in values) or name.group(1).lower().endswith(
+        ("_ms", "took", "_us", "_ns"))
+
+
+def rank(suspect: Suspect) -> tuple[bool, float]:
+    """Most certain first: the shape of a timing ranks a suggestion above the others, then
+    the share of its differences that looked volatile."""
+    return suspect.reason == "timing", suspect.seen / max(suspect.of, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Suspect:
     endpoint: str
@@ -114,9 +140,12 @@ def suspects(comparisons: Iterable[Comparison]) -> list[Suspect]:
             if seen >= SHARE * len(diffs):
                 out.append(Suspect(endpoint, path, reason, seen, len(diffs)))
                 continue
-        if _is_counter([(d.primary, d.candidate) for d in diffs]):
+        pairs = [(d.primary, d.candidate) for d in diffs]
+        if looks_like_timing(path, pairs):
+            out.append(Suspect(endpoint, path, "timing", len(diffs), len(diffs)))
+        elif _is_counter(pairs):
             out.append(Suspect(endpoint, path, "counter", len(diffs), len(diffs)))
-    return out
+    return sorted(out, key=rank, reverse=True)  # stable: ties keep endpoint, path order
 
 
 def suggest_yaml(found: Sequence[Suspect], route_matches: dict[str, str] | None = None) -> str:

@@ -114,3 +114,30 @@ def test_suggest_yaml_is_a_config_fragment_that_loads() -> None:
         {"match": "GET /users/{id}", "ignore": {"fields": ["$..updated_at"]}}]
     RuleSet.build({"fields": [], "headers": []}, config.parse_routes("routes", doc["routes"]))
     assert suggest.suggest_yaml([]).startswith("# no suspected noise")
+
+
+@pytest.mark.parametrize(("path", "pairs", "timing"), [
+    ("$.query_ms", [(3.7, 12.01)], True),
+    ("$.meta.took", [(3, 11)], True),                    # an integer, but `took` is a duration
+    ("$['elapsed']", [(0.25, 0.31), (0.2, 0.9)], True),
+    ("$.rows[*].render_time", [(1.5, 0.5)], True),
+    ("$.duration", [(4, 5)], False),                     # integers under a unit-less name
+    ("$.total", [(3.7, 12.01)], False),                  # not named like a timing
+    ("$.query_ms", [(3.7, "slow")], False),
+    ("$.query_ms", [(-1.0, 2.0)], False),
+])
+def test_looks_like_timing(path: str, pairs: list[tuple[object, object]], timing: bool) -> None:
+    assert suggest.looks_like_timing(path, pairs) is timing
+
+
+def test_a_timing_is_suggested_first_from_one_observation_and_labelled_timing() -> None:
+    uuid_a, uuid_b = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    rising = [cmp("GET /t", FieldDiff("$.query_ms", "changed", 2.5 + n, 3.5 + n),
+                  FieldDiff("$.id", "changed", uuid_a, uuid_b), at=float(n + 1))
+              for n in range(3)]  # moves one way, like a counter: still a timing
+    found = suggest.suspects(rising)
+    assert [(s.path, s.reason, s.seen) for s in found] == [("$.query_ms", "timing", 3),
+                                                           ("$.id", "uuid", 3)]
+    [once] = suggest.suspects([cmp("GET /t", FieldDiff("$.query_ms", "changed", 9.1, 2.4))])
+    assert (once.reason, once.rule) == ("timing", {"match": "GET /t",
+                                                   "ignore": {"fields": ["$.query_ms"]}})
