@@ -66,6 +66,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
     missing = 0
     durations: Counter[str] = Counter()
     noise: dict[str, list[FieldDiff] | None] = {}  # primary vs secondary, when there is one
+    examples: dict[str, set[str]] = {}  # endpoint -> a few raw request targets
     for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
         if exchange is None:  # expired before a worker got to it
             missing += 1
@@ -80,12 +81,17 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
             results.append(verdict)
         except Exception as exc:  # a bug must cost one verdict, never the batch
             log.exception("comparison of %s failed", exchange_id)
-            endpoint = ctx.ruleset.endpoint(exchange.request.method, exchange.request.path)
+            req = exchange.request
+            endpoint = ctx.ruleset.endpoint(req.method, req.path, req.query)
             results.append(Comparison(exchange_id, endpoint, "error",
                                       error=f"internal error: {type(exc).__name__}: {exc}",
                                       rules_digest=ctx.ruleset.digest))
         DURATION.observe(durations, (time.perf_counter() - pair_started) * 1000)
+        seen = examples.setdefault(results[-1].endpoint, set())
+        if len(seen) < store.EXAMPLES_KEPT:
+            seen.add(exchange.request.target)
     counted = store.record_comparisons(r, results, ctx.retention, latencies, noise)
+    store.record_examples(r, examples, ctx.retention)
     _record_durations(r, durations)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,

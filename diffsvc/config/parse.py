@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from diffsvc.core import jsonpath
+from diffsvc.core.endpoints import Folder, FoldError
 from diffsvc.core.traffic import parse_method_paths, parse_sampling_key, parse_shadow_headers
 from diffsvc.errors import ConfigError
 
@@ -255,3 +256,18 @@ def parse_routes(key: str, value: Any) -> list[dict[str, Any]]:
     return routes
 
 
+
+
+def parse_folds(key: str, value: Any) -> list[Any]:
+    """`endpoints.fold`: built-in fold names and {match: REGEX, as: NAME} entries, in order;
+    a comma-separated string of names from the environment or a flag."""
+    value = _yaml_text(key, value)
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(key, "expected a list of fold rules", value)
+    try:
+        Folder.compile(value)
+    except FoldError as exc:
+        raise ConfigError(key + exc.where, exc.reason, value) from None
+    return value

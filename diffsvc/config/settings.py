@@ -12,6 +12,7 @@ from diffsvc.config.parse import (
     one_of,
     parse_bool,
     parse_duration,
+    parse_folds,
     parse_http_url,
     parse_ignore,
     parse_json_paths,
@@ -27,6 +28,7 @@ from diffsvc.config.parse import (
     parse_webhook_url,
     ranged,
 )
+from diffsvc.core.endpoints import DEFAULT_FOLDS
 from diffsvc.errors import ConfigError
 
 # ---- the settings, declared once ----------------------------------------------------------
@@ -141,6 +143,11 @@ class Config:
                                      "becomes a placeholder", parse_bool)
     forward_host: bool = setting(False, "send the client's Host header unchanged to every "
                                  "upstream (for services that build URLs from it)", parse_bool)
+    endpoints_fold: list[Any] = setting(list(DEFAULT_FOLDS), "how path segments fold into "
+                                        "endpoint templates: built-in names (" +
+                                        ", ".join(DEFAULT_FOLDS) + ") and {match: REGEX, as: "
+                                        "'{name}'} entries, first match wins", parse_folds,
+                                        key="endpoints.fold", metavar="NAME,...")
 
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""

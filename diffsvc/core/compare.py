@@ -245,7 +245,8 @@ def compare(exchange: Exchange, ruleset: RuleSet, max_body: int,
             origins: Origins | None = None) -> Comparison:
     """The verdict of an exchange: match, mismatch (with the differing paths) or error;
     `origins`: the upstreams' own origins, not differences (see `selfref`)."""
-    endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
+    req = exchange.request
+    endpoint = ruleset.endpoint(req.method, req.path, req.query)
     result = Comparison(exchange.id, endpoint, "match", rules_digest=ruleset.digest)
     for side, reply in (("primary", exchange.primary), ("candidate", exchange.candidate)):
         if reply.error:
@@ -270,7 +271,8 @@ def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int,
     second = exchange.secondary
     if second is None or second.error or exchange.primary.error:
         return None
-    endpoint = ruleset.endpoint(exchange.request.method, exchange.request.path)
+    req = exchange.request
+    endpoint = ruleset.endpoint(req.method, req.path, req.query)
     try:
         diffs, _ = compare_replies(exchange.primary, second, ruleset.for_endpoint(endpoint),
                                    max_body,

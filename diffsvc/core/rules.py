@@ -17,7 +17,13 @@ from typing import Any, Protocol
 import orjson
 
 from diffsvc.core import jsonpath
-from diffsvc.core.endpoints import RoutePattern, endpoint_name
+from diffsvc.core.endpoints import (
+    DEFAULT_FOLDER,
+    Folder,
+    RoutePattern,
+    by_precedence,
+    endpoint_name,
+)
 from diffsvc.errors import RuleError
 
 # Headers that differ between any two instances of the same build, never compared.
@@ -53,6 +59,9 @@ class RuleSettings(Protocol):
 
     @property
     def only(self) -> list[str]: ...
+
+    @property
+    def endpoints_fold(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,8 @@ class RuleSet:
     global_tolerance: tuple[Tolerance, ...] = ()
     global_only: Paths = ()
     global_only_headers: frozenset[str] = frozenset()
+    folder: Folder = DEFAULT_FOLDER
+    _patterns: tuple[RoutePattern, ...] = ()  # the routes in precedence order
     _cache: dict[str, EffectiveRules] = field(default_factory=dict, repr=False)
     _digest: str = field(default="", repr=False)
 
@@ -211,7 +222,7 @@ class RuleSet:
     def build(cls, ignore: dict[str, list[str]], routes: list[dict[str, Any]],
               extra: dict[str, list[str]] | None = None, *,
               ignore_order: list[str] | None = None, tolerance: Any = None,
-              only: list[str] | None = None) -> RuleSet:
+              only: list[str] | None = None, fold: Folder = DEFAULT_FOLDER) -> RuleSet:
         """`extra` maps an endpoint (or `*` for all) to more ignored fields (JSONPaths or
         `header.<name>`), e.g. from the UI."""
         extra = extra or {}
@@ -242,25 +253,28 @@ class RuleSet:
                     "only": list(only or [])},
             global_order=_compile_fields(ignore_order or [], "ignore_order"),
             global_tolerance=_compile_tolerance(tolerance, "tolerance"),
-            global_only=g_only, global_only_headers=g_only_headers,
+            global_only=g_only, global_only_headers=g_only_headers, folder=fold,
+            _patterns=by_precedence(r.pattern for r in compiled),
         )
 
     @classmethod
     def from_config(cls, cfg: RuleSettings) -> RuleSet:
         return cls.build(cfg.ignore, cfg.routes, ignore_order=cfg.ignore_order,
-                         tolerance=cfg.tolerance, only=cfg.only)
+                         tolerance=cfg.tolerance, only=cfg.only,
+                         fold=Folder.compile(cfg.endpoints_fold))
 
     def with_extra(self, extra: dict[str, list[str]]) -> RuleSet:
         s = self.source
         return RuleSet.build(s["ignore"], s["routes"], extra, ignore_order=s["ignore_order"],
-                             tolerance=s["tolerance"], only=s["only"])
+                             tolerance=s["tolerance"], only=s["only"], fold=self.folder)
 
     @property
     def route_patterns(self) -> tuple[RoutePattern, ...]:
-        return tuple(r.pattern for r in self.routes)
+        """The routes in precedence order: those with query conditions first."""
+        return self._patterns
 
-    def endpoint(self, method: str, path: str) -> str:
-        return endpoint_name(method, path, self.route_patterns)
+    def endpoint(self, method: str, path: str, query: str = "") -> str:
+        return endpoint_name(method, path, self._patterns, query, self.folder)
 
     def for_endpoint(self, endpoint: str) -> EffectiveRules:
         cached = self._cache.get(endpoint)

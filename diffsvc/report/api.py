@@ -101,7 +101,8 @@ def endpoint_detail(r: Redis, name: str, window: summary.Window) -> dict[str, An
             "totals": totals, "noise": entry["noise"],
             "fields": [_field(f, ignored) for f in entry["fields"]],
             "groups": [_group(g, raw_mismatches) for g in entry["groups"]],
-            "suspected_noise": entry["suspected_noise"], "samples": samples, "rules": rules}
+            "suspected_noise": entry["suspected_noise"], "samples": samples, "rules": rules,
+            "examples": entry["examples"]}
 
 
 async def get_endpoint(request: web.Request) -> web.Response:

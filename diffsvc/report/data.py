@@ -37,6 +37,9 @@ def build(r: Redis, endpoint: str | None = None, *, samples: int = 0,
     entries = [endpoint_entry(name, stats) for name, stats in all_stats.items()
                if endpoint is None or name == endpoint]
     quality.annotate(r, entries, all_stats, margins)
+    examples = store.examples(r, [e["endpoint"] for e in entries])
+    for entry in entries:  # what each template stands for: a few raw request targets
+        entry["examples"] = examples[entry["endpoint"]]
     if samples:
         for entry in entries:
             entry["samples"] = store.samples(r, entry["endpoint"], samples)

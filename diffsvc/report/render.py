@@ -29,6 +29,8 @@ def as_table(report: dict[str, Any]) -> str:
         lines.append(f"{e['endpoint']:<{width}}  {e['pairs']:>7}  {e['matches']:>7}  "
                      f"{e['mismatches']:>8}  {e['errors']:>6}  {e['mismatch_rate']:>7.1%}  "
                      f"{raw:>7.1%}  {noise_rate}")
+        if e.get("examples"):
+            lines.append(f"    e.g. {', '.join(e['examples'])}")
         for f in e["fields"][:FIELDS_SHOWN]:
             extra = ""
             if "noise" in f:

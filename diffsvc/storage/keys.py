@@ -20,6 +20,7 @@ NOISE_FIELDS = PREFIX + ":noise:{endpoint}"        # hash: JSONPath -> primary-v
 GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> mismatch count
 GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
 GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
+EXAMPLES = PREFIX + ":ex:{endpoint}"               # sorted set: a few raw request targets
 # per process kind
 GATEWAY_COUNTERS = PREFIX + ":gateway"             # hash: requests, mirrored, captured, ...
 WORKER_COUNTERS = PREFIX + ":worker"               # hash: comparison duration histogram, sum
@@ -74,6 +75,10 @@ def group_signatures(endpoint: str) -> str:
 
 def group_samples(endpoint: str, sig: str) -> str:
     return GROUP_SAMPLES.format(sig=sig, endpoint=endpoint)
+
+
+def examples(endpoint: str) -> str:
+    return EXAMPLES.format(endpoint=endpoint)
 
 
 def worker_alive(name: str) -> str:

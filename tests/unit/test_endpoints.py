@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffsvc.core.endpoints import RoutePattern, endpoint_name, fold_path
+from diffsvc.core.endpoints import Folder, FoldError, RoutePattern, endpoint_name, fold_path
 from diffsvc.core.rules import RuleSet
 
 
@@ -65,3 +65,62 @@ def test_first_matching_route_wins_and_ruleset_uses_routes() -> None:
     assert rules.endpoint("GET", "/api/users/bob") == "GET /api/users/{id}"
     assert [f.text for f in rules.for_endpoint("GET /api/users/{id}").fields] == ["$.seen"]
     assert rules.for_endpoint("me").fields == ()
+
+
+@pytest.mark.parametrize(
+    ("path", "folded"),
+    [
+        ("/db/table/1.json", "/db/table/{id}.json"),
+        ("/db/table/300.csv", "/db/table/{id}.csv"),
+        ("/files/da39a3ee5e6b4b0d3255bfef95601890afd80709.tar", "/files/{id}.tar"),
+        ("/items/item-1234", "/items/{slug}"),
+        ("/p/blue-cotton-shirt-42", "/p/{slug}"),
+        ("/reset/Qm9vbGVhbiBsb2dpYyBpcyBmdW4x", "/reset/{token}"),
+        ("/static/app.v2.js", "/static/app.v2.js"),          # a name, not an id
+        ("/api/v2/users", "/api/v2/users"),
+        ("/docs/getting-started", "/docs/getting-started"),  # a slug without an id
+        ("/very-long-word-without-digits-at-all", "/very-long-word-without-digits-at-all"),
+    ],
+)
+def test_default_folds(path: str, folded: str) -> None:
+    assert fold_path(path) == folded
+
+
+def test_folds_are_configurable_and_first_match_wins() -> None:
+    folder = Folder.compile(["numeric", {"match": r"[A-Z]{2}\d{4}", "as": "{flight}"}])
+    assert folder.path("/flights/LH1234/seats/12") == "/flights/{flight}/seats/{id}"
+    assert folder.path("/db/t/1.json") == "/db/t/1.json"  # id-extension not chosen
+    assert Folder.compile([]).path("/a/1") == "/a/1"
+    for bad in (["numbers"], [{"match": "("}], [{"match": "x"}]):
+        with pytest.raises(FoldError):
+            Folder.compile(bad)
+
+
+def test_endpoints_fold_setting_is_checked_at_start_up() -> None:
+    from diffsvc import config
+    from diffsvc.errors import ConfigError
+
+    cfg = config.load(overrides={"endpoints.fold": ["numeric", "id-extension"]})
+    assert RuleSet.from_config(cfg).endpoint("GET", "/t/42.json") == "GET /t/{id}.json"
+    assert RuleSet.from_config(config.load(overrides={"endpoints.fold": ["numeric"]})
+                               ).endpoint("GET", "/t/42.json") == "GET /t/42.json"
+    with pytest.raises(ConfigError) as err:
+        config.load(overrides={"endpoints.fold": ["numeric", {"match": "(", "as": "x"}]})
+    assert err.value.key == "endpoints.fold[1].match"
+
+
+def test_a_route_can_match_on_query_parameters_and_is_tried_first() -> None:
+    ignore = {"fields": [], "headers": []}
+    rules = RuleSet.build(ignore, [
+        {"match": "GET /db/{table}.json", "name": "table", "ignore": ignore},
+        {"match": "GET /db/{table}.json?_shape=array", "name": "table as array",
+         "ignore": ignore},
+        {"match": "GET /db/{table}.json?_sort={column}&_size", "name": "sorted page",
+         "ignore": ignore},
+    ])
+    assert rules.endpoint("GET", "/db/t.json", "") == "table"
+    assert rules.endpoint("GET", "/db/t.json", "_shape=objects") == "table"
+    assert rules.endpoint("GET", "/db/t.json", "x=1&_shape=array") == "table as array"
+    assert rules.endpoint("GET", "/db/t.json", "_sort=id") == "table"  # _size missing
+    assert rules.endpoint("GET", "/db/t.json", "_size=5&_sort=id") == "sorted page"
+    assert rules.endpoint("GET", "/other/1.json", "_shape=array") == "GET /other/{id}.json"

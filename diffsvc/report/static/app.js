@@ -230,6 +230,8 @@ async function endpointPage(name) {
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Endpoints"), " / ", h("span", {}, name)),
     h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.pairs)),
+    d.examples && d.examples.length ? h("p", { class: "muted small", id: "examples" }, "e.g. ",
+      d.examples.map((x, i) => [i ? ", " : "", h("code", {}, x)])) : null,
     h("section", { class: "cards" },
       card("pairs in window", fmtInt(s.pairs)), card("mismatch rate", fmtPct(s.mismatch_rate), "band-text-" + band(s.mismatch_rate, s.pairs)),
       card("errors", fmtInt(s.errors)),
