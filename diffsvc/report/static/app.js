@@ -293,7 +293,8 @@ function jsonLines(value, marks) {
 }
 
 // HTML: one line per element, located as the workers locate it ($.html[0].body[0].p[1]);
-// an element is marked when a difference lies on it, its text (['#text']) or an attribute.
+// an element is marked when a difference lies on it, its text (['#text']), an attribute, or
+// the list of its tag among its siblings (`head[0].meta` added: every meta is new).
 function htmlLines(text, marks) {
   const at = new Set([...marks].map((m) => m.replace(/\['[#@][^']*'\]$/, "")));
   const out = [];
@@ -306,7 +307,8 @@ function htmlLines(text, marks) {
       const attrs = [...el.attributes].map((a) => ` ${a.name}="${a.value}"`).join("");
       const own = [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)
         .map((n) => n.textContent).join(" ").replace(/\s+/g, " ").trim();
-      out.push(h("div", { class: "ln" + (at.has(here) ? " diff" : ""), "data-loc": here },
+      const marked = at.has(here) || at.has(locationOf(loc, tag));
+      out.push(h("div", { class: "ln" + (marked ? " diff" : ""), "data-loc": here },
         "  ".repeat(depth), h("span", { class: "j-key" }, `<${tag}${attrs}>`), own ? " " + own : ""));
       walk(el, here, depth + 1);
     }
