@@ -11,7 +11,7 @@ from aiohttp import web
 
 from diffsvc import gateway
 from diffsvc.report import server
-from tests.browser.test_ui import CHROMIUM, browser, pytestmark, shots  # noqa: F401
+from tests.browser.test_ui import pytestmark  # noqa: F401 (skipped without chromium)
 from tests.conftest import run_worker_burst
 from tests.integration.test_gateway import counters, fetch, wait_until
 
@@ -42,7 +42,7 @@ def sample(base: str, endpoint: str) -> str:
 
 
 def test_differing_elements_and_lines_are_highlighted(serve, make_config, r, browser,
-                                                      shots) -> None:  # noqa: F811
+                                                      shots) -> None:
     prod, cand = serve(site("1.0", "red")), serve(site("1.1", "green"))
     cfg = make_config(primary=prod.url, candidate=cand.url)
     gw = serve(gateway.build_app(cfg))
