@@ -90,6 +90,13 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff], tol: Tolerates) 
 
 
 
+_DEEPDIFF_KINDS = {
+    "iterable_item_added": "added", "iterable_item_removed": "removed",
+    "dictionary_item_added": "added", "dictionary_item_removed": "removed",
+    "values_changed": "changed", "type_changes": "type_changed",
+}
+
+
 def _align(a: list[Any], b: list[Any], path: Concrete, out: list[FieldDiff],
            tol: Tolerates) -> None:
     """Arrays of different lengths: equal runs are skipped, inserted and deleted runs are
