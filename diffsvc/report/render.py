@@ -29,14 +29,14 @@ def as_table(report: dict[str, Any]) -> str:
         lines.append(f"{e['endpoint']:<{width}}  {e['pairs']:>7}  {e['matches']:>7}  "
                      f"{e['mismatches']:>8}  {e['errors']:>6}  {e['mismatch_rate']:>7.1%}  "
                      f"{raw:>7.1%}  {noise_rate}")
-        if e.get("examples"):
-            lines.append(f"    e.g. {', '.join(e['examples'])}")
         for f in e["fields"][:FIELDS_SHOWN]:
             extra = ""
             if "noise" in f:
                 extra = (f"  noise {f['noise']} ({f['noise_rate']:.1%})"
                          f"{'' if f['regression'] else '  = noise, not counted'}")
             lines.append(f"    {f['path']}  {f['mismatches']} ({f['rate']:.1%}){extra}")
+        if e.get("examples"):  # what the template stands for
+            lines.append(f"    e.g. {', '.join(e['examples'])}")
         lines.extend(_quality_lines(e))
         if len(e["fields"]) > FIELDS_SHOWN:
             lines.append(f"    … {len(e['fields']) - FIELDS_SHOWN} more fields "
