@@ -135,25 +135,31 @@ def _deepdiff_run(a: list[Any], b: list[Any], path: Concrete, a_start: int,
     return out
 
 
-def _header_values(reply: Reply, rules: EffectiveRules,
-                   ref: SelfReference | None) -> dict[str, str]:
+def _header_values(reply: Reply, rules: EffectiveRules) -> dict[str, str]:
     values: dict[str, list[str]] = {}
     for name, value in reply.headers:
         lname = name.lower()
         if not rules.header_ignored(lname):
-            values.setdefault(lname, []).append(value if ref is None else ref.in_text(value))
+            values.setdefault(lname, []).append(value)
     return {k: ", ".join(v) for k, v in values.items()}
 
 
 Refs = tuple[SelfReference | None, SelfReference | None]
 
 
+def _own(ref: SelfReference | None, value: str | None) -> str | None:
+    return value if ref is None or value is None else ref.in_text(value)
+
+
 def compare_headers(a: Reply, b: Reply, rules: EffectiveRules,
                     refs: Refs = (None, None)) -> list[FieldDiff]:
-    ha, hb = _header_values(a, rules, refs[0]), _header_values(b, rules, refs[1])
+    """Differing header values; only those are searched for self-references."""
+    ha, hb = _header_values(a, rules), _header_values(b, rules)
     out = []
     for name in sorted(ha.keys() | hb.keys()):
         va, vb = ha.get(name), hb.get(name)
+        if va != vb:
+            va, vb = _own(refs[0], va), _own(refs[1], vb)
         if va != vb:
             kind = "added" if va is None else "removed" if vb is None else "changed"
             out.append(FieldDiff(HEADER + name, kind, va, vb, HEADER + name))
@@ -235,10 +241,11 @@ def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int,
     diffs.extend(compare_headers(a, b, rules, refs))
     (mime_a, cs_a), (mime_b, cs_b) = media_type(a), media_type(b)
     data_a, data_b = decode(a, max_body), decode(b, max_body)
-    if refs[0] is not None:
-        data_a = refs[0].in_data(data_a)
-    if refs[1] is not None:
-        data_b = refs[1].in_data(data_b)
+    if data_a != data_b:  # equal bytes stay equal: self-references are sought only in others
+        if refs[0] is not None:
+            data_a = refs[0].in_data(data_a)
+        if refs[1] is not None:
+            data_b = refs[1].in_data(data_b)
     body_a = parse_data(data_a, mime_a, cs_a)
     if data_a == data_b and (mime_a, cs_a) == (mime_b, cs_b):
         return diffs, body_a.kind

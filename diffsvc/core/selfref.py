@@ -15,44 +15,47 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 PLACEHOLDER = "{origin}"
+_PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _forms(url: str) -> tuple[str, list[str]]:
+    """The text every form contains (the cheap test before the regex) and the forms."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    host = parts.hostname or netloc
     default = _DEFAULT_PORTS.get(parts.scheme)
     if parts.port is None or parts.port == default:
         port = f":{default}" if default else ""
         bare = netloc.removesuffix(port)
-        forms = [f"{parts.scheme}://{bare}{port}", f"{parts.scheme}://{bare}", f"{bare}{port}"]
-    else:
-        forms = [f"{parts.scheme}://{netloc}", netloc]
-    return host, forms
+        return bare, [f"{parts.scheme}://{bare}{port}", f"{parts.scheme}://{bare}",
+                      f"{bare}{port}"]
+    return netloc, [f"{parts.scheme}://{netloc}", netloc]
 
 
 @dataclass(frozen=True, slots=True)
 class SelfReference:
-    """One upstream's origin, found in text by a needle (its host) and replaced by a regex."""
+    """One upstream's origin, found in text by a needle (its host:port, or its host when the
+    port is the default) and replaced by a regex."""
 
     needle: str
+    needle_bytes: bytes
     text: re.Pattern[str]
     data: re.Pattern[bytes]
 
     @classmethod
     def of(cls, url: str) -> SelfReference:
-        host, forms = _forms(url)
+        needle, forms = _forms(url)
         alternatives = "|".join(re.escape(f) for f in sorted(set(forms), key=len, reverse=True))
         pattern = f"(?:{alternatives})(?![\\w.-]|:\\d)"
-        return cls(host, re.compile(pattern), re.compile(pattern.encode()))
+        return cls(needle, needle.encode(), re.compile(pattern), re.compile(pattern.encode()))
 
     def in_text(self, value: str) -> str:
         return self.text.sub(PLACEHOLDER, value) if self.needle in value else value
 
     def in_data(self, data: bytes) -> bytes:
-        needle = self.needle.encode()
-        return self.data.sub(PLACEHOLDER.encode(), data) if needle in data else data
+        if self.needle_bytes not in data:
+            return data
+        return self.data.sub(_PLACEHOLDER_BYTES, data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,13 @@ def test_a_real_difference_beside_a_self_reference_is_still_found() -> None:
 
 
 def test_another_upstreams_origin_is_a_difference() -> None:
-    """Candidate linking to primary's origin is a real bug: only its own origin is replaced."""
-    ex = exchange(page(PRIMARY), page(PRIMARY))
+    """Only an upstream's own origin is replaced: the candidate linking to another host is a
+    difference; two answers equal byte for byte stay equal (they are not searched)."""
+    ex = exchange(page(PRIMARY), page(SECONDARY))
     result = compare(ex, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE))
     assert "$.next_url" in result.paths
+    same = exchange(page(PRIMARY), page(PRIMARY))
+    assert compare(same, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).verdict == "match"
 
 
 def test_forms_and_boundaries() -> None:
