@@ -31,6 +31,9 @@ _EPOCH_RANGES = ((1e9, 4.2e9), (1e12, 4.2e12), (1e15, 4.2e15), (1e18, 4.2e18))
 _TIMING_NAME = re.compile(r"\w*_(ms|time|secs|seconds|millis|us|ns)|took|elapsed|duration"
                           r"|latency|query_ms|time_ms|runtime", re.IGNORECASE)
 _LAST_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)'?\]?\Z")
+# a number with a unit of time after it: `3.2ms`, `17 ms`, `0.4 seconds`
+_DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:ms|s|secs?|seconds?|millis\w*|µs|us|ns)\b",
+                       re.IGNORECASE)
 
 SHARE = 0.8          # of a field's observed differences that must look volatile
 MIN_COUNTER_SEEN = 3  # observations before a number is called a counter
@@ -81,11 +84,22 @@ def _is_counter(pairs: Sequence[tuple[Any, Any]]) -> bool:
     return (rising or falling) and len(set(firsts)) > 1
 
 
+def _timing_text(a: Any, b: Any) -> bool:
+    """Texts that differ only in durations (`Queries took 3.2ms`); any other difference,
+    such as a version beside the duration, keeps them apart."""
+    if not (isinstance(a, str) and isinstance(b, str) and _DURATION.search(a)):
+        return False
+    return _DURATION.sub("#", a) == _DURATION.sub("#", b)
+
+
 def looks_like_timing(path: str, pairs: Sequence[tuple[Any, Any]]) -> bool:
     """The shape of a timing: a field named like a duration (`*_ms`, `*_time`, `took`,
     `elapsed`, `duration`, ...) whose values are non-negative numbers, a float among them
-    unless the name says milliseconds or `took`. One observation is enough: a duration
-    differs on every call, in no direction."""
+    unless the name says milliseconds or `took`; or a text (an HTML element's, a line)
+    that differs only in its numbers and speaks of time. One observation is enough: a
+    duration differs on every call, in no direction."""
+    if pairs and all(_timing_text(a, b) for a, b in pairs):
+        return True
     name = _LAST_NAME.search(path)
     if not pairs or name is None or not _TIMING_NAME.fullmatch(name.group(1)):
         return False

@@ -125,6 +125,15 @@ def test_suggest_yaml_is_a_config_fragment_that_loads() -> None:
     ("$.total", [(3.7, 12.01)], False),                  # not named like a timing
     ("$.query_ms", [(3.7, "slow")], False),
     ("$.query_ms", [(-1.0, 2.0)], False),
+    ("$.html[*].body[*].footer[*].span[*]['#text']", [("Queries took 3.2ms", "Queries took 17ms")],
+     True),
+    ("$.line[4]", [("/* built in 812 ms */", "/* built in 97 ms */")], True),
+    ("$.html[*].body[*].footer[*]['#text']", [("Powered by app 1.0", "Powered by app 1.1")],
+     False),                                             # numbers, but not a time
+    ("$.status_text", [("took 3 ms", "failed after 3 ms")], False),
+    ("$.html[*].body[*].footer[*]['#text']",              # the version beside the timing
+     [("Powered by app 1.0 · Queries took 3.2ms", "Powered by app 1.1 · Queries took 9ms")],
+     False),
 ])
 def test_looks_like_timing(path: str, pairs: list[tuple[object, object]], timing: bool) -> None:
     assert suggest.looks_like_timing(path, pairs) is timing
