@@ -89,7 +89,6 @@ def _walk(a: Any, b: Any, path: Concrete, out: list[FieldDiff], tol: Tolerates) 
         out.append(_diff(path, "changed", a, b))
 
 
-
 _DEEPDIFF_KINDS = {
     "iterable_item_added": "added", "iterable_item_removed": "removed",
     "dictionary_item_added": "added", "dictionary_item_removed": "removed",
