@@ -12,6 +12,7 @@ from diffsvc.config.load import (
 )
 from diffsvc.config.parse import (
     ENV_PREFIX,
+    is_loopback,
     parse_duration,
     parse_ignore,
     parse_listen,
@@ -24,7 +25,7 @@ from diffsvc.config.parse import (
 from diffsvc.config.settings import SETTINGS, Config, env_name, flag_name, setting_key
 
 __all__ = [
-    "ENV_PREFIX", "SETTINGS", "Config", "add_flags", "env_name", "flag_name", "from_args",
+    "ENV_PREFIX", "SETTINGS", "Config", "add_flags", "env_name", "is_loopback", "flag_name", "from_args",
     "load", "parse_duration", "parse_ignore", "parse_listen", "parse_routes",
     "parse_rule_paths", "parse_tolerance", "ranged", "read_file", "setting_key",
     "split_listen", "to_mapping", "write_file",

@@ -53,9 +53,10 @@ class Config:
     redis_url: str | None = setting(None, "Redis URL; unset: `up`/`demo` start an embedded redis-server",
                                     parse_redis_url, metavar="URL")
     sample_rate: float = setting(1.0, "share of requests mirrored, 0 to 1", ranged(float, 0, 1))
-    mode: str = setting("inline", "gateway mode: inline (in front of primary) or target (the "
-                        "destination of an Istio/Envoy/nginx mirror)",
-                        one_of("inline", "target"))
+    mode: str = setting("inline", "gateway mode: inline (in front of primary), target (the "
+                        "destination of an Istio/Envoy/nginx mirror) or collect (fed exchanges "
+                        "with production's answers by Envoy/Istio/nginx)",
+                        one_of("inline", "target", "collect"))
     sampling_key: str | None = setting(None, "consistent sampling key: header:NAME, cookie:NAME or "
                                        "query:NAME (one key's requests: all mirrored or none)",
                                        parse_sampling_key, key="sampling.key", metavar="SOURCE:NAME")
@@ -148,6 +149,10 @@ class Config:
                                         ", ".join(DEFAULT_FOLDS) + ") and {match: REGEX, as: "
                                         "'{name}'} entries, first match wins", parse_folds,
                                         key="endpoints.fold", metavar="NAME,...")
+    # --- issue 16 ---
+    collect_token: str | None = setting(None, "shared token a proxy presents to the collector "
+                                        "(mode: collect); required beyond loopback", parse_str,
+                                        key="collect.token", metavar="TOKEN")
 
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""

@@ -9,10 +9,10 @@ import asyncio
 from aiohttp import web
 
 from diffsvc.config import Config, split_listen
-from diffsvc.gateway import inline, target
+from diffsvc.gateway import collect, inline, target
 from diffsvc.gateway.app import COUNTERS, DRAIN_TIMEOUT
 
-MODES = {"inline": inline.build_app, "target": target.build_app}
+MODES = {"inline": inline.build_app, "target": target.build_app, "collect": collect.build_app}
 
 
 def build_app(cfg: Config) -> web.Application:
@@ -29,7 +29,8 @@ def serve(cfg: Config, *, reuse_port: bool = False) -> None:
         pass
     host, port = split_listen(cfg.listen)
     app = build_app(cfg)
-    print(f"diffsvc gateway listening on http://{host}:{port} → primary {cfg.primary}", flush=True)
+    to = "collecting exchanges" if cfg.mode == "collect" else f"primary {cfg.primary}"
+    print(f"diffsvc gateway listening on http://{host}:{port} → {to}", flush=True)
     web.run_app(app, host=host, port=port, print=None, access_log=None,
                 shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port or None)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from diffsvc.config import Config, split_listen
+from diffsvc.config import Config, is_loopback, split_listen
 from diffsvc.config.appkey import CONFIG
 from diffsvc.errors import ConfigError
 from diffsvc.report import api, gate, metrics, notifier
@@ -27,15 +26,6 @@ PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
 
 RouteRegistrar = Callable[[web.Application], None]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_access(cfg: Config) -> None:
