@@ -143,6 +143,16 @@ def _dashboards(args: argparse.Namespace) -> int:
           f"created {len(result.rules_created)}, updated {len(result.rules_updated)}")
     return 0
 
+def _proxy_config(args: argparse.Namespace) -> int:
+    from diffsvc.ops import proxyconfig
+
+    opts = proxyconfig.Options(args.proxy, args.collector, args.listen, args.primary,
+                               args.sample_rate, args.token or "", args.max_request_body,
+                               args.max_response_body, args.selector, args.resolver)
+    sys.stdout.write(proxyconfig.render(opts))
+    return 0
+
+
 GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sample_rate",
                 "allow_side_effects", "max_inflight", "shadow_timeout", "primary_timeout",
                 "retention", "max_body", "batch_size", "flush_interval", "ignore",
@@ -242,6 +252,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mismatch-rate", type=_rate, default=0.0, metavar="RATE",
                    help="with --gate: the highest mismatch rate that passes (default: 0)")
     command("up", _up, "run gateway, workers and report server (and an embedded Redis if none is set)")
+    p = sub.add_parser("proxy-config", help="print an Envoy, nginx or Istio config that ships "
+                       "each exchange (primary's actual answer included) to the collector",
+                       description="print a complete, runnable proxy config: clients are served "
+                       "by primary; each exchange is shipped to `diffsvc gateway --mode collect`."
+                       " The part to copy into an existing config is marked `diffsvc BEGIN`.")
+    p.add_argument("proxy", choices=("envoy", "nginx", "istio"), help="envoy (envoy -c FILE), nginx "
+                   "(nginx -p PREFIX -c FILE -g 'daemon off;') or istio (an EnvoyFilter)")
+    p.add_argument("--collector", required=True, metavar="URL",
+                   help="the collector, without a path, e.g. http://10.0.0.5:9090")
+    p.add_argument("--listen", metavar="HOST:PORT", help="envoy/nginx: where clients connect")
+    p.add_argument("--primary", metavar="URL", help="envoy/nginx: production, http://HOST:PORT")
+    p.add_argument("--sample-rate", type=float, default=1.0, metavar="R",
+                   help="share of exchanges shipped, 0 to 1 (default: 1)")
+    p.add_argument("--token", metavar="T", help="the collector's collect.token")
+    p.add_argument("--max-request-body", type=int, default=config.Config.mirror_max_body,
+                   metavar="BYTES", help="larger request bodies are not shipped (counted)")
+    p.add_argument("--max-response-body", type=int, default=config.Config.max_body,
+                   metavar="BYTES", help="larger responses are not shipped (counted)")
+    p.add_argument("--selector", metavar="LABEL=VALUE", help="istio: the workload's pod label")
+    p.add_argument("--resolver", metavar="IP", help="nginx: DNS server, for a collector "
+                   "given by name")
+    p.set_defaults(handler=_proxy_config)
     p = command("demo", _demo, "run sample upstreams, the whole stack and traffic; print the report")
     p.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
                    help="how long to send traffic (default: 30)")
