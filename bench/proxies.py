@@ -62,6 +62,7 @@ class Bench:
     def __init__(self, svc: Services, redis_url: str, tmp: Path, seconds: float) -> None:
         self.svc, self.redis_url, self.tmp, self.seconds = svc, redis_url, tmp, seconds
         self.rows: list[tuple[str, Result | None, str]] = []
+        self.envoy_threads = 2
 
     @contextlib.contextmanager
     def proxy(self, proxy: str, primary: str, collector: str, ship: bool = True
@@ -74,7 +75,7 @@ class Bench:
         conf = self.tmp / f"{proxy}-{listen.rpartition(':')[2]}.{'yaml' if proxy == 'envoy' else 'conf'}"
         conf.write_text(text)
         if proxy == "envoy":
-            cmd = [envoy_binary(), "-c", str(conf), "--concurrency", "2", "--log-level", "error",
+            cmd = [envoy_binary(), "-c", str(conf), "--concurrency", str(self.envoy_threads), "--log-level", "error",
                    "--base-id", str(free_port())]
         else:
             prefix = conf.with_suffix("")

@@ -188,3 +188,18 @@ def test_primary_down_is_not_shipped(proxy, proxy_front, serve, make_config) -> 
     eventually(lambda: collector.app[COUNTERS]["requests"] >= 1, "nothing shipped")
     time.sleep(0.3)
     assert collector.app[COUNTERS]["requests"] == 1
+
+
+def test_envoy_validates_the_compose_config() -> None:
+    """docker/envoy.yaml (hostnames: STRICT_DNS clusters) is accepted by Envoy itself."""
+    import subprocess
+    from pathlib import Path
+
+    from tests.proxies.conftest import INSTALL, available, envoy_binary
+
+    if not available("envoy"):
+        pytest.skip(f"envoy is not installed ({INSTALL['envoy']})")
+    conf = Path(__file__).resolve().parents[2] / "docker" / "envoy.yaml"
+    out = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(conf)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout + out.stderr, out.stderr[-2000:]

@@ -37,6 +37,11 @@ def host_ports(service: str) -> dict[int, int]:
     return out
 
 
+def envoy_config() -> dict[str, Any]:
+    [mount] = SERVICES["envoy"]["volumes"]
+    return yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+
+
 def listening_port(service: str) -> set[int]:
     """The ports a service's process listens on, from its command or environment."""
     svc, e = SERVICES[service], env(service)
@@ -47,6 +52,9 @@ def listening_port(service: str) -> set[int]:
     for key in ("DIFFSVC_LISTEN", "DIFFSVC_REPORT_LISTEN"):
         if key in e:
             ports.add(config.split_listen(e[key])[1])
+    if service == "envoy":  # its listener, in the config file it mounts
+        for listener in envoy_config()["static_resources"]["listeners"]:
+            ports.add(listener["address"]["socket_address"]["port_value"])
     known = {"redis": 6379, "prometheus": 9090, "grafana": 3000}
     if service in known:
         ports.add(known[service])
@@ -145,3 +153,22 @@ def test_commands_are_diffsvc_subcommands(service):
 
     [command] = SERVICES[service]["command"]
     assert command in cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+
+
+def test_envoy_variant_ships_to_the_collector() -> None:
+    """--profile envoy: Envoy in front of prod, with the config `proxy-config envoy` prints
+    for these services, shipping to a collect-mode gateway with the same token."""
+    from diffsvc.ops.proxyconfig import Options, render
+
+    collector, envoy = env("collector"), SERVICES["envoy"]
+    assert collector["DIFFSVC_MODE"] == "collect" and SERVICES["collector"]["command"] == ["gateway"]
+    assert envoy["profiles"] == SERVICES["collector"]["profiles"] == ["envoy"]
+    assert "profiles" not in SERVICES["gateway"]  # the default stack is unchanged
+    [mount] = envoy["volumes"]
+    source, target = mount.split(":")[:2]
+    assert envoy["command"] == ["envoy", "-c", target]
+    port = next(iter(host_ports("envoy")))
+    expected = render(Options("envoy", f"http://collector:{config.split_listen(collector['DIFFSVC_LISTEN'])[1]}",
+                              f"0.0.0.0:{port}", env("gateway")["DIFFSVC_PRIMARY"],
+                              token=collector["DIFFSVC_COLLECT_TOKEN"]))
+    assert (ROOT / source).read_text() == expected, "regenerate: see docker-compose.yml's header"
