@@ -9,9 +9,11 @@ import gzip
 import http.client
 import itertools
 import random
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +29,7 @@ from diffsvc.ops.embedded import free_port
 from diffsvc.storage import keys, store
 from tests.conftest import DEMO_PATHS, run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
-from tests.proxies.conftest import PROXIES
+from tests.proxies.conftest import INSTALL, PROXIES, available, envoy_binary
 
 BINARY = random.Random(16).randbytes(5000)
 GZIPPED = gzip.compress(orjson.dumps({"items": list(range(300))}))
@@ -192,11 +194,6 @@ def test_primary_down_is_not_shipped(proxy, proxy_front, serve, make_config) -> 
 
 def test_envoy_validates_the_compose_config() -> None:
     """docker/envoy.yaml (hostnames: STRICT_DNS clusters) is accepted by Envoy itself."""
-    import subprocess
-    from pathlib import Path
-
-    from tests.proxies.conftest import INSTALL, available, envoy_binary
-
     if not available("envoy"):
         pytest.skip(f"envoy is not installed ({INSTALL['envoy']})")
     conf = Path(__file__).resolve().parents[2] / "docker" / "envoy.yaml"
