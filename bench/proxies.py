@@ -122,14 +122,23 @@ class Bench:
                 f", capture_dropped {c.get('capture_dropped', 0):,}")
 
     def throughput(self, label: str, primary: str, candidate: str) -> None:
+        """Per proxy: no shipping; shipping to a stand-in collector that costs no CPU here
+        (nginx, answering at once: the collector on other machines); shipping to the real
+        collector, with its candidate, Redis and a worker on the same 2 cores."""
         for proxy in PROXIES:
             with self.proxy(proxy, primary, "http://127.0.0.1:9", ship=False) as (url, pid):
                 base = self.load(f"{proxy}, {label}, no shipping", url, pid)
+            with self.proxy(proxy, primary, self.svc.candidate("fast")) as (url, pid):
+                self.ratio(base, self.load(f"{proxy}, {label}, shipping, collector elsewhere",
+                                           url, pid), "")
             with self.collector(candidate) as coll, self.proxy(proxy, primary, coll) as (url, pid):
-                res = self.load(f"{proxy}, {label}, shipping", url, pid)
-                name, result, note = self.rows.pop()
-                self.rows.append((name, result, f"{res.rps / base.rps:.2f}× no shipping; "
-                                  + note + self.shipped(res.requests)))
+                res = self.load(f"{proxy}, {label}, shipping, collector on these cores", url, pid)
+                self.ratio(base, res, self.shipped(res.requests))
+
+    def ratio(self, base: Result, res: Result, note: str) -> None:
+        name, result, cpu = self.rows.pop()
+        self.rows.append((name, result, f"{res.rps / base.rps:.2f}× no shipping, "
+                          f"{res.p50_ms - base.p50_ms:+.1f} ms p50; {cpu}{note}"))
 
     def latency(self, primary: str, rate: float) -> None:
         """Client latency, paced, when the collector is live, slow (2 s) or dead."""

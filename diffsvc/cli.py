@@ -158,7 +158,7 @@ GATEWAY_KEYS = ("listen", "primary", "candidate", "secondary", "redis_url", "sam
                 "retention", "max_body", "batch_size", "flush_interval", "ignore",
                 "processes", "mode", "sampling.key", "shadow_rate_limit", "allow", "deny",
                 "redact.headers", "redact.fields", "redact.key", "redact.mode",
-                "mirror_max_body", "max_header_size", "forward_host")
+                "mirror_max_body", "max_header_size", "forward_host", "collect.token")
 # the upstream URLs: their own origins are self-references, replaced before comparing
 WORKER_KEYS = ("redis_url", "retention", "max_body", "workers", "ignore", "primary",
                "candidate", "secondary", "self_references")

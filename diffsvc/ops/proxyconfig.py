@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from diffsvc.config import Config
-from diffsvc.errors import DiffsvcError
+from diffsvc.config import Config, parse_listen, split_listen
+from diffsvc.errors import ConfigError, DiffsvcError
 from diffsvc.gateway.collectwire import EXCHANGES_PATH
 
 TEMPLATES = Path(__file__).parent / "proxytemplates"
@@ -113,15 +113,18 @@ def render(opts: Options) -> str:
                                             "e.g. --selector app=shop", opts.selector)
         label, _, value = opts.selector.partition("=")
         values.update(LABEL=label, LABEL_VALUE=value,
-                      CLUSTER=f"outbound|{cport}||{chost}", AUTHORITY=f"{chost}:{cport}")
+                      CLUSTER=f"outbound|{cport}||{chost}")
         lua = _fill((TEMPLATES / "envoy-ship.lua").read_text(), values)
         return _fill((TEMPLATES / "istio.yaml").read_text(), {**values, "LUA": _indent(lua, 14)})
     if not opts.listen or not opts.primary:
         raise UsageError("--listen" if not opts.listen else "--primary",
                           f"proxy-config {opts.proxy} needs --listen HOST:PORT and --primary URL")
-    lhost, _, lport = opts.listen.rpartition(":")
+    try:
+        lhost, lport = split_listen(parse_listen("--listen", opts.listen))
+    except ConfigError:
+        raise UsageError("--listen", "expected HOST:PORT, e.g. 0.0.0.0:8080", opts.listen) from None
     phost, pport = _host_port("--primary", opts.primary)
-    values.update(LISTEN_HOST=lhost.strip("[]") or "0.0.0.0", LISTEN_PORT=lport,
+    values.update(LISTEN_HOST=lhost, LISTEN_PORT=str(lport),
                   PRIMARY_HOST=phost, PRIMARY_PORT=str(pport),
                   PRIMARY_TYPE="STATIC" if _is_ip(phost) else "STRICT_DNS")
     if opts.proxy == "envoy":
@@ -130,7 +133,8 @@ def render(opts: Options) -> str:
     if not _is_ip(chost) and not opts.resolver:
         raise UsageError("--resolver", "nginx needs a DNS server to reach a collector by name "
                                         f"({chost}): give --resolver IP or an IP collector URL")
-    values.update(MODULES=NGINX_MODULES, LISTEN=opts.listen,
+    listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost}:{lport}"
+    values.update(MODULES=NGINX_MODULES, LISTEN=listen,
                   RESOLVER=f"resolver {opts.resolver} valid=30s;" if opts.resolver else "")
     lua = _fill((TEMPLATES / "nginx-ship.lua").read_text(), values)
     return _fill((TEMPLATES / "nginx.conf").read_text(), {**values, "LUA": _indent(lua, 4)})

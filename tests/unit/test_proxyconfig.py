@@ -71,6 +71,7 @@ def test_istio_envoy_filter() -> None:
     (Options("nginx", "http://c:9", listen="0.0.0.0:80"), "--primary"),
     (Options("nginx", "http://collector:9", **FRONT), "--resolver"),
     (Options("istio", "http://c:9"), "--selector"),
+    (Options("envoy", "http://c:9", listen="8080", primary="http://p:1"), "--listen"),
     (Options("envoy", "http://c:9", sample_rate=2, **FRONT), "--sample-rate"),
     (Options("envoy", "http://c:9", token='a"b', **FRONT), "--token"),
 ])
