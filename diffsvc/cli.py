@@ -143,6 +143,7 @@ def _dashboards(args: argparse.Namespace) -> int:
           f"created {len(result.rules_created)}, updated {len(result.rules_updated)}")
     return 0
 
+
 def _proxy_config(args: argparse.Namespace) -> int:
     from diffsvc.ops import proxyconfig
 

@@ -25,8 +25,8 @@ from diffsvc.config.parse import (
 from diffsvc.config.settings import SETTINGS, Config, env_name, flag_name, setting_key
 
 __all__ = [
-    "ENV_PREFIX", "SETTINGS", "Config", "add_flags", "env_name", "is_loopback", "flag_name", "from_args",
-    "load", "parse_duration", "parse_ignore", "parse_listen", "parse_routes",
+    "ENV_PREFIX", "SETTINGS", "Config", "add_flags", "env_name", "flag_name", "from_args",
+    "is_loopback", "load", "parse_duration", "parse_ignore", "parse_listen", "parse_routes",
     "parse_rule_paths", "parse_tolerance", "ranged", "read_file", "setting_key",
     "split_listen", "to_mapping", "write_file",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,13 +51,10 @@ def wait_port(listen: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             time.sleep(0.05)
 
 
-def start_proxy(proxy: str, tmp: Path, primary: str, collector: str,
-                **options: object) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `proxy` with the config proxy-config renders; (its URL, the process)."""
+def start_proxy(proxy: str, tmp: Path, listen: str, text: str) -> subprocess.Popen[bytes]:
+    """Start `proxy` listening on `listen` with the config `text`."""
     if not available(proxy):
         pytest.skip(f"{proxy} is not installed ({INSTALL[proxy]})")
-    listen = f"127.0.0.1:{free_port()}"
-    text = render(Options(proxy, collector, listen, primary, **options))  # type: ignore[arg-type]
     suffix = ".yaml" if proxy == "envoy" else ".conf"  # envoy reads other names as JSON
     conf = tmp / f"{proxy}-{listen.rpartition(':')[2]}{suffix}"
     conf.write_text(text)
@@ -70,20 +68,28 @@ def start_proxy(proxy: str, tmp: Path, primary: str, collector: str,
         cmd = [NGINX, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     wait_port(listen, proc, log)
-    return f"http://{listen}", proc
+    return proc
 
 
 @pytest.fixture
-def proxy_front(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """proxy_front(proxy, primary_url, collector_url, **Options) -> the proxy's URL."""
+def proxy_front() -> Iterator[Callable[..., str]]:
+    """proxy_front(proxy, primary_url, collector_url, **Options) -> the proxy's URL, running
+    the config `proxy-config` renders (or `edit` of it)."""
     procs: list[subprocess.Popen[bytes]] = []
+    # nginx's workers (not root) write request bodies under the prefix: pytest's tmp_path
+    # (mode 0700) is not traversable for them
+    base = Path(tempfile.mkdtemp(prefix="diffsvc-proxies-"))
+    base.chmod(0o755)
 
-    def start(proxy: str, primary: str, collector: str, **options: object) -> str:
-        url, proc = start_proxy(proxy, tmp_path, primary, collector, **options)
-        procs.append(proc)
-        return url
+    def start(proxy: str, primary: str, collector: str,
+              edit: Callable[[str], str] = lambda text: text, **options: object) -> str:
+        listen = f"127.0.0.1:{free_port()}"
+        text = render(Options(proxy, collector, listen, primary, **options))  # type: ignore[arg-type]
+        procs.append(start_proxy(proxy, base, listen, edit(text)))
+        return f"http://{listen}"
 
     yield start
     for proc in procs:
         proc.terminate()
         proc.wait(10)
+    shutil.rmtree(base, ignore_errors=True)

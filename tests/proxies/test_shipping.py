@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+import yaml
 from aiohttp import web
 
 from diffsvc import gateway
@@ -26,6 +27,7 @@ from diffsvc.demo import upstream as demo_upstream
 from diffsvc.demo.run import DEMO_IGNORE
 from diffsvc.gateway.app import COUNTERS
 from diffsvc.ops.embedded import free_port
+from diffsvc.ops.proxyconfig import CLUSTER, Options, render
 from diffsvc.storage import keys, store
 from tests.conftest import DEMO_PATHS, run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
@@ -200,3 +202,52 @@ def test_envoy_validates_the_compose_config() -> None:
     out = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(conf)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "OK" in out.stdout + out.stderr, out.stderr[-2000:]
+
+
+def test_istio_filter_ships_from_a_real_envoy(proxy_front, serve, make_config) -> None:
+    """The EnvoyFilter's Lua, in Envoy with the collector cluster named as Istio names a
+    Service's outbound cluster: it ships, and leaves the router's headers as Istio does."""
+    primary = Primary()
+    prim = serve(primary.app)
+    collector = serve(gateway.build_app(make_config(candidate=serve(Primary().app).url,
+                                                    mode="collect")))
+    filter_doc = yaml.safe_load(render(Options("istio", collector.url, selector="app=shop")))
+    [patch] = filter_doc["spec"]["configPatches"]
+    istio_lua = patch["patch"]["value"]["typed_config"]["default_source_code"]["inline_string"]
+    port = urlsplit(collector.url).port
+
+    def as_istio(text: str) -> str:
+        doc = yaml.safe_load(text)
+        hcm = doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        hcm["typed_config"]["http_filters"][0]["typed_config"]["default_source_code"] = {
+            "inline_string": istio_lua}
+        [cluster] = [c for c in doc["static_resources"]["clusters"] if c["name"] == CLUSTER]
+        cluster["name"] = cluster["load_assignment"]["cluster_name"] = \
+            f"outbound|{port}||127.0.0.1"
+        return yaml.safe_dump(doc)
+
+    front = proxy_front("envoy", prim.url, collector.url, edit=as_istio)
+    rid, status, headers, body = fetch(front, "/json/9")
+    assert status == 200 and body == primary.sent[rid]
+    assert "x-envoy-upstream-service-time" in headers  # Istio's sidecars keep it
+    eventually(lambda: collector.app[COUNTERS]["mirrored"] == 1, "nothing shipped")
+
+
+def test_bodies_over_the_caps_reach_clients_and_are_counted(proxy, proxy_front, serve,
+                                                            make_config) -> None:
+    primary = Primary()
+    prim = serve(primary.app)
+    collector = serve(gateway.build_app(make_config(
+        candidate=serve(Primary().app).url, mode="collect", allow=["POST /upload"])))
+    front = proxy_front(proxy, prim.url, collector.url, max_request_body=1024,
+                        max_response_body=1024)
+    big_request = fetch(front, "/upload", "POST", BINARY)  # spooled to a file by nginx
+    big_response = fetch(front, "/bin")
+    small = fetch(front, "/upload", "POST", b"x" * 100)
+    for rid, status, _, body in (big_request, big_response):
+        assert status == 200 and body == primary.sent[rid]
+    assert orjson.loads(big_request[3])["body"] == BINARY.decode("latin-1")
+    assert small[1] == 200
+    counters = collector.app[COUNTERS]
+    eventually(lambda: counters["requests"] == 3, f"not all shipped: {counters}")
+    assert counters["skipped_body_too_large"] == 2 and counters["mirrored"] == 1
