@@ -19,6 +19,7 @@ from types import FrameType
 
 from diffsvc import config
 from diffsvc.config import Config, split_listen
+from diffsvc.gateway import collect
 from diffsvc.ops.embedded import EmbeddedRedis
 
 STOP_TIMEOUT = 10.0
@@ -105,7 +106,11 @@ def running(cfg: Config, *, quiet: bool = False,
 def up(cfg: Config) -> int:
     from diffsvc.report import server
 
-    cfg.require("primary", "candidate")
+    cfg.require("candidate")
+    if cfg.mode == "collect":  # exchanges come from a proxy, with production's answers
+        collect.check_access(cfg)
+    else:
+        cfg.require("primary")
     server.check_access(cfg)  # before anything starts
     with running(cfg, report=True) as (stack, cfg):
         signal.signal(signal.SIGINT, stack.request_stop)

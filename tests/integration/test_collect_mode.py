@@ -19,6 +19,7 @@ from diffsvc.demo import upstream
 from diffsvc.demo.run import DEMO_IGNORE
 from diffsvc.errors import ConfigError
 from diffsvc.gateway import collectwire
+from diffsvc.ops import stack
 from diffsvc.storage import store
 from tests.conftest import DEMO_PATHS, run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
@@ -132,3 +133,11 @@ def test_token_required_beyond_loopback(make_config) -> None:
     cfg = make_config(candidate="http://127.0.0.1:9", mode="collect", listen="0.0.0.0:9000")
     with pytest.raises(ConfigError, match="collect.token"):
         gateway.build_app(cfg)
+
+
+def test_up_runs_a_collector_without_primary(make_config) -> None:
+    cfg = make_config(candidate="http://127.0.0.1:9", mode="collect", listen="0.0.0.0:9000")
+    with pytest.raises(ConfigError, match="collect.token"):  # not "primary is required"
+        stack.up(cfg)
+    with pytest.raises(ConfigError, match="primary"):
+        stack.up(make_config(candidate="http://127.0.0.1:9"))
