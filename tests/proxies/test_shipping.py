@@ -5,10 +5,12 @@ binary, gzip and chunked bodies included."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import itertools
 import random
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -60,6 +62,14 @@ class Primary:
             body = GZIPPED
             resp = web.Response(body=body, content_type="application/json",
                                 headers={**headers, "Content-Encoding": "gzip"})
+        elif path == "/slow-stream":  # the client goes away before the end
+            stream = web.StreamResponse(headers=headers)
+            await stream.prepare(request)
+            await stream.write(b"first part\n")
+            await asyncio.sleep(0.5)
+            await stream.write(b"second part\n")
+            await stream.write_eof()
+            return stream
         elif path == "/chunked":
             stream = web.StreamResponse(headers={**headers, "Content-Type": "application/json"})
             stream.enable_chunked_encoding()
@@ -251,3 +261,24 @@ def test_bodies_over_the_caps_reach_clients_and_are_counted(proxy, proxy_front, 
     counters = collector.app[COUNTERS]
     eventually(lambda: counters["requests"] == 3, f"not all shipped: {counters}")
     assert counters["skipped_body_too_large"] == 2 and counters["mirrored"] == 1
+
+
+def test_a_response_the_client_did_not_wait_for_is_not_shipped(proxy, proxy_front, serve,
+                                                                make_config) -> None:
+    primary = Primary()
+    collector = serve(gateway.build_app(make_config(candidate=serve(Primary().app).url,
+                                                    mode="collect")))
+    front = proxy_front(proxy, serve(primary.app).url, collector.url)
+    url = urlsplit(front)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(b"GET /slow-stream HTTP/1.1\r\nHost: shop\r\n\r\n")
+        got = b""
+        while b"first part" not in got:  # headers and the first chunk, then hang up
+            data = sock.recv(4096)
+            assert data, got
+            got += data
+    time.sleep(1.0)  # primary finishes; the proxy's log phase runs
+    assert fetch(front, "/json/1")[1] == 200
+    eventually(lambda: collector.app[COUNTERS]["requests"] >= 1, "nothing shipped")
+    time.sleep(0.3)
+    assert collector.app[COUNTERS]["requests"] == 1

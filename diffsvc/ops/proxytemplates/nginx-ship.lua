@@ -44,6 +44,9 @@ function diffsvc.body_filter()
     ctx.diffsvc_parts, ctx.diffsvc_size = {}, 0
   end
   local chunk = ngx.arg[1]
+  if ngx.arg[2] then
+    ctx.diffsvc_complete = true  -- the whole response went out
+  end
   if not ctx.diffsvc_ship or ctx.diffsvc_truncated or chunk == "" then
     return
   end
@@ -85,8 +88,10 @@ end
 
 function diffsvc.log()
   local ctx = ngx.ctx
-  -- only primary's own answers: nginx's 502/504 when primary is down have no header time
-  if not ctx.diffsvc_ship or not tonumber(last(ngx.var.upstream_header_time)) then
+  -- only primary's own answers (nginx's 502/504 when primary is down have no header time),
+  -- and only whole ones (not when the client went away mid-response)
+  if not ctx.diffsvc_ship or not ctx.diffsvc_complete
+      or not tonumber(last(ngx.var.upstream_header_time)) then
     return
   end
   local body = ngx.req.get_body_data()
