@@ -59,10 +59,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, svc: Services, redis_url: str, tmp: Path, seconds: float) -> None:
+    def __init__(self, svc: Services, redis_url: str, tmp: Path, seconds: float,
+                 envoy_threads: int = 2) -> None:
         self.svc, self.redis_url, self.tmp, self.seconds = svc, redis_url, tmp, seconds
+        self.envoy_threads = envoy_threads
         self.rows: list[tuple[str, Result | None, str]] = []
-        self.envoy_threads = 2
 
     @contextlib.contextmanager
     def proxy(self, proxy: str, primary: str, collector: str, ship: bool = True
@@ -72,11 +73,12 @@ class Bench:
         text = render(Options(proxy, collector, listen, primary))
         if not ship:
             text = _MARKED.sub("", text)
-        conf = self.tmp / f"{proxy}-{listen.rpartition(':')[2]}.{'yaml' if proxy == 'envoy' else 'conf'}"
+        suffix = "yaml" if proxy == "envoy" else "conf"  # envoy reads other names as JSON
+        conf = self.tmp / f"{proxy}-{listen.rpartition(':')[2]}.{suffix}"
         conf.write_text(text)
         if proxy == "envoy":
-            cmd = [envoy_binary(), "-c", str(conf), "--concurrency", str(self.envoy_threads), "--log-level", "error",
-                   "--base-id", str(free_port())]
+            cmd = [envoy_binary(), "-c", str(conf), "--concurrency", str(self.envoy_threads),
+                   "--log-level", "error", "--base-id", str(free_port())]
         else:
             prefix = conf.with_suffix("")
             prefix.mkdir()
@@ -105,11 +107,11 @@ class Bench:
             self.svc.stop(proc)
             self.svc.stop(worker)
 
-    def load(self, name: str, url: str, pid: int, note: str = "") -> Result:
+    def load(self, name: str, url: str, pid: int) -> Result:
         cpu = cpu_seconds(pid)
         result = wrk(url + API_PATH, self.seconds)
-        per_k = (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1000
-        self.rows.append((name, result, f"proxy CPU {per_k * 1000:.0f} µs/req{note}"))
+        per_request_us = (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6
+        self.rows.append((name, result, f"proxy CPU {per_request_us:.0f} µs/req"))
         progress(f"{name}: {result.rps:,.0f} req/s")
         return result
 
@@ -179,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="per wrk run (default 6)")
     parser.add_argument("--rate", type=float, default=200.0, help="paced latency rows' rate")
+    parser.add_argument("--envoy-threads", type=int, default=2, help="envoy --concurrency")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="diffsvc-proxies-") as tmpdir, \
             EmbeddedRedis() as redis_url, \
             Services(Path(tmpdir), pairs.body_bytes(), 2) as svc:
-        bench = Bench(svc, redis_url, Path(tmpdir), args.seconds)
+        bench = Bench(svc, redis_url, Path(tmpdir), args.seconds, args.envoy_threads)
         slow_primary = free_port()
         p = svc.spawn([sys.executable, "-m", "bench.slow_upstream", str(slow_primary),
                        str(Path(tmpdir) / "www" / "order.json"), "0.02"])
