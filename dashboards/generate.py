@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from diffsvc import grafana  # noqa: E402
+from diffsvc.ops import grafana  # noqa: E402
 
 if __name__ == "__main__":
     for path in grafana.export(HERE):

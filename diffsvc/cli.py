@@ -8,8 +8,14 @@ from collections.abc import Callable, Sequence
 
 from diffsvc import config
 from diffsvc.errors import ConfigError, DiffsvcError
+from diffsvc.report.formats import FORMATS
+from diffsvc.report.verdict import Criteria
 
 Handler = Callable[[argparse.Namespace], int]
+BUILD_HELP = "the candidate build to judge (default: the newest one compared)"
+# the settings every verdict reads (report, gate, replay): verdict.Criteria
+VERDICT_KEYS = ("noise.min_relative", "noise.min_absolute", "max_error_rate",
+                "verdict.confidence", "verdict.min_evidence")
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -25,24 +31,17 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from diffsvc.report import data, formats, render
+    from diffsvc.report import data
     from diffsvc.storage import store
 
     cfg = config.from_args(args)
     cfg.require("redis_url")
     assert cfg.redis_url
-    from diffsvc.report.noise import Margins
-
-    report = data.build(store.connect(cfg.redis_url), args.endpoint,
-                        margins=Margins.from_config(cfg))
-    if args.endpoint and not report["endpoints"]:
+    report = data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg), args.endpoint,
+                        of_build=args.build)
+    if args.endpoint and not report.endpoints:
         print(f"no comparisons for endpoint {args.endpoint!r}", file=sys.stderr)
-    if args.format in formats.FORMATS:
-        sys.stdout.write(formats.FORMATS[args.format](report, args.max_mismatch_rate))
-    else:
-        sys.stdout.write(render.FORMATS[args.format](report))
-    if args.format == "json":
-        sys.stdout.write("\n")
+    sys.stdout.write(FORMATS[args.format](report, args.max_mismatch_rate))
     return 0
 
 
@@ -80,7 +79,7 @@ def _rules_export(args: argparse.Namespace) -> int:
 
 
 def _rules_suggest(args: argparse.Namespace) -> int:
-    from diffsvc.report import suggest
+    from diffsvc.report import data, suggest
     from diffsvc.storage import store
 
     cfg = config.from_args(args)
@@ -88,12 +87,11 @@ def _rules_suggest(args: argparse.Namespace) -> int:
     assert cfg.redis_url
     if args.samples < 1:
         raise ConfigError("--samples", "must be at least 1", args.samples)
-    r = store.connect(cfg.redis_url)
-    names = [n for n in store.endpoint_names(r) if args.endpoint in (None, n)]
-    comparisons = [c for name in names
-                   for c in store.load_comparisons(r, store.samples(r, name, args.samples)) if c]
+    report = data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg), args.endpoint,
+                        suspect_samples=args.samples)
     matches = {route["name"]: route["match"] for route in cfg.routes}
-    sys.stdout.write(suggest.suggest_yaml(suggest.suspects(comparisons), matches))
+    found = [s for e in report.endpoints for s in e.suspected_noise]
+    sys.stdout.write(suggest.suggest_yaml(found, matches))
     return 0
 
 
@@ -119,7 +117,8 @@ def _gate(args: argparse.Namespace) -> int:
     assert cfg.redis_url
     params = gate.params_from({"window": args.window, "max_mismatch_rate": args.max_mismatch_rate,
                                "min_pairs": args.min_pairs, "confidence": args.confidence})
-    return gate.command(store.connect(cfg.redis_url), params, args.endpoint, args.json)
+    return gate.command(store.connect(cfg.redis_url), params, Criteria.from_config(cfg),
+                        args.endpoint, args.json, args.build)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -182,16 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("gateway", _gateway, "run the mirroring gateway in front of primary", GATEWAY_KEYS)
     p = command("worker", _worker, "run RQ workers that compare captured exchanges", WORKER_KEYS)
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    p = command("report", _report, "print the diff report",
-                ("redis_url", "noise.min_relative", "noise.min_absolute"))
-    p.add_argument("--format", choices=("table", "json", "markdown", "junit"), default="table",
+    p = command("report", _report, "print the diff report", ("redis_url", *VERDICT_KEYS))
+    p.add_argument("--format", choices=tuple(FORMATS), default="table",
                    help="table (default), json, markdown (pull-request comments) or junit "
                         "(XML, one test case per endpoint)")
     p.add_argument("--endpoint", metavar="NAME", help="only this endpoint, e.g. 'GET /api/users/{id}'")
     p.add_argument("--max-mismatch-rate", type=_rate, default=0.0, metavar="RATE",
                    help="markdown/junit: an endpoint above this rate fails (0.01 or 1%%; default 0)")
+    p.add_argument("--build", metavar="BUILD", help=BUILD_HELP)
     p = command("serve", _serve, "run the report server: web UI and JSON API (/api/v1/)",
-                ("redis_url", "report.listen", "report.token", "retention"))
+                ("redis_url", "report.listen", "report.token", "retention", *VERDICT_KEYS))
     p.add_argument("--listen", metavar="HOST:PORT", help="overrides report.listen")
     rules = sub.add_parser("rules", help="ignore rules added from the report UI",
                            description="ignore rules added from the report UI")
@@ -202,16 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_flags(p, ("redis_url",))
     p.set_defaults(handler=_rules_export)
     p = rules_sub.add_parser("suggest", help="print suggested ignore rules for suspected noise",
-                             description="look at the stored mismatches for values that look "
-                                         "volatile (timestamps, UUIDs, nonces, hashes, counters) "
-                                         "and print ignore rules for them as config YAML")
-    config.add_flags(p, ("redis_url",))
+                             description="print ignore rules, as config YAML, for fields "
+                                         "production changes by itself (the same request "
+                                         "answered differently, or primary and secondary "
+                                         "differing); value shapes only rank them")
+    config.add_flags(p, ("redis_url", *VERDICT_KEYS))
     p.add_argument("--endpoint", metavar="NAME", help="only this endpoint, e.g. 'GET /api/users/{id}'")
     p.add_argument("--samples", type=int, default=50, metavar="N",
                    help="recent mismatches looked at per endpoint (default: 50)")
     p.set_defaults(handler=_rules_suggest)
     p = command("gate", _gate, "canary gate: is the mismatch rate over the window low enough? "
-                "Exit status 0 pass, 1 fail, 2 inconclusive (too few pairs)", ("redis_url",))
+                "Exit status 0 pass, 1 fail, 2 inconclusive (too few pairs)", ("redis_url", *VERDICT_KEYS))
     p.add_argument("--endpoint", metavar="NAME", help="one endpoint (default: every endpoint "
                    "with pairs in the window; the worst verdict counts)")
     p.add_argument("--window", default="5m", metavar="DURATION", help="default: 5m (whole minutes)")
@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", default="0.95", metavar="P", help="of the Wilson upper bound "
                    "a pass needs within the rate (default: 0.95)")
     p.add_argument("--json", action="store_true", help="print the JSON the HTTP gate answers")
+    p.add_argument("--build", metavar="BUILD", help=BUILD_HELP)
     dash = sub.add_parser("dashboards", help="Grafana dashboards and alert rules",
                           description="Grafana dashboards, alert rules and Prometheus rules")
     dash_sub = dash.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
@@ -241,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("replay", _replay, "send recorded requests (HAR, JSON lines, GoReplay .gor) to "
                 "primary and candidate, compare them and print the report",
                 ("primary", "candidate", "secondary", "redis_url", "shadow_timeout", "max_body",
-                 "batch_size", "ignore", "allow", "deny"))
+                 "batch_size", "ignore", "allow", "deny", *VERDICT_KEYS))
     p.add_argument("files", nargs="+", metavar="FILE", help=".har, .gor, or JSON lines (one "
                    "{method, url|path, headers, body} a line)")
     p.add_argument("--rate", type=float, default=0.0, metavar="RPS",

@@ -15,7 +15,11 @@ from redis import Redis
 
 from diffsvc.config import Config
 from diffsvc.ops.embedded import EmbeddedRedis
+from diffsvc.report.verdict import Criteria
 from diffsvc.storage import store
+
+# the verdict settings at their defaults, for tests that build the report directly
+CRITERIA = Criteria.from_config(Config())
 
 
 @pytest.fixture(scope="session")

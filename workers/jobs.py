@@ -3,6 +3,7 @@ them once (`configure`) with the compiled rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -12,12 +13,14 @@ from redis import Redis
 from rq import get_current_job
 
 from diffsvc.config import Config
+from diffsvc.core.codecs import decode
 from diffsvc.core.compare import compare, compare_secondary
 from diffsvc.core.histograms import DURATION
-from diffsvc.core.models import Comparison, FieldDiff
+from diffsvc.core.models import Comparison, Exchange, FieldDiff
 from diffsvc.core.rules import RuleSet
 from diffsvc.core.selfref import Origins
-from diffsvc.storage import rulestore, store
+from diffsvc.errors import DecodeError
+from diffsvc.storage import rulestore, store, volatility
 
 log = logging.getLogger("diffsvc.worker")
 
@@ -45,6 +48,9 @@ def configure(cfg: Config) -> WorkerContext:
     global _context
     origins = (Origins.of(cfg.primary, cfg.candidate, cfg.secondary)
                if cfg.self_references else None)
+    if cfg.version_header:  # the header naming the candidate's build differs by design
+        cfg = dataclasses.replace(cfg, ignore={**cfg.ignore, "headers": [
+            *cfg.ignore["headers"], cfg.version_header]})
     _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention, origins)
     return _context
 
@@ -67,36 +73,60 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
     durations: Counter[str] = Counter()
     noise: dict[str, list[FieldDiff] | None] = {}  # primary vs secondary, when there is one
     examples: dict[str, set[str]] = {}  # endpoint -> a few raw request targets
+    candidate_errors: dict[str, str] = {}  # exchange id -> error kind, against the candidate
+    observed: list[volatility.Observation] = []  # primary's values where the candidate differed
     for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
         if exchange is None:  # expired before a worker got to it
             missing += 1
             continue
-        latencies[exchange_id] = (exchange.primary.elapsed_ms, exchange.candidate.elapsed_ms)
+        if not (exchange.primary.failure or exchange.candidate.failure):  # a failed call's
+            latencies[exchange_id] = (exchange.primary.elapsed_ms,         # time is no latency
+                                      exchange.candidate.elapsed_ms)
         pair_started = time.perf_counter()
         try:
             verdict = compare(exchange, ctx.ruleset, ctx.max_body, ctx.origins)
+            verdict.build = exchange.build
             if exchange.secondary is not None:
                 noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body,
                                                        ctx.origins)
             results.append(verdict)
+            observed += volatility.observations(exchange, verdict)
+            if verdict.verdict == "error" and (kind := candidate_failure(exchange, ctx.max_body)):
+                candidate_errors[exchange_id] = kind
         except Exception as exc:  # a bug must cost one verdict, never the batch
             log.exception("comparison of %s failed", exchange_id)
             req = exchange.request
             endpoint = ctx.ruleset.endpoint(req.method, req.path, req.query)
             results.append(Comparison(exchange_id, endpoint, "error",
                                       error=f"internal error: {type(exc).__name__}: {exc}",
-                                      rules_digest=ctx.ruleset.digest))
+                                      rules_digest=ctx.ruleset.digest, build=exchange.build))
         DURATION.observe(durations, (time.perf_counter() - pair_started) * 1000)
         seen = examples.setdefault(results[-1].endpoint, set())
         if len(seen) < store.EXAMPLES_KEPT:
             seen.add(exchange.request.target)
-    counted = store.record_comparisons(r, results, ctx.retention, latencies, noise)
+    counted = store.record_comparisons(r, results, ctx.retention, latencies, noise,
+                                       candidate_errors)
     store.record_examples(r, examples, ctx.retention)
+    volatility.record(r, observed, ctx.retention)
     _record_durations(r, durations)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)
     return counts
+
+
+def candidate_failure(exchange: Exchange, max_body: int) -> str | None:
+    """The error kind that counts against the candidate: its call failed (or its body could
+    not be decoded, `undecodable`) while primary answered. None when primary failed too."""
+    if exchange.primary.failure:
+        return None
+    if exchange.candidate.failure:
+        return exchange.candidate.failure
+    try:
+        decode(exchange.candidate, max_body)
+    except DecodeError:
+        return "undecodable"
+    return None
 
 
 def _record_durations(r: Redis, durations: Counter[str]) -> None:

@@ -154,6 +154,24 @@ class Config:
                                         "(mode: collect); required beyond loopback", parse_str,
                                         key="collect.token", metavar="TOKEN")
 
+    # --- issue 12 ---
+    max_error_rate: float = setting(0.01, "candidate error rate (failed calls where primary "
+                                    "answered) above which every gate fails", ranged(float, 0, 1),
+                                    metavar="RATE")
+    verdict_confidence: float = setting(0.95, "confidence a regression needs: a field's rate must "
+                                        "beat the noise baseline at this level (one-sided test)",
+                                        ranged(float, 0.5, 0.9999), key="verdict.confidence",
+                                        metavar="LEVEL")
+    verdict_min_evidence: int = setting(3, "differences a field needs before it can be a "
+                                        "regression", ranged(int, 1), key="verdict.min_evidence",
+                                        metavar="N")
+    candidate_version: str | None = setting(None, "the candidate build under test, stamped on "
+                                            "every exchange; a new value starts a new build's "
+                                            "figures", parse_str, metavar="BUILD")
+    version_header: str | None = setting(None, "response header in which the candidate names "
+                                         "its build (e.g. X-Build); read on every exchange, "
+                                         "before candidate_version", parse_str, metavar="NAME")
+
     def require(self, *keys: str) -> None:
         """Fail, naming the key, when a setting a command needs is missing."""
         for key in keys:

@@ -106,16 +106,20 @@ class Exchange:
     secondary: Reply | None = None
     id: str = field(default_factory=new_id)
     captured_at: float = field(default_factory=time.time)
+    build: str = ""  # the candidate build that answered (see `stamp`); "" when not known
 
     def to_bytes(self) -> bytes:
         replies = [self.primary, self.candidate, self.secondary]
         bodies = [self.request.body] + [r.body if r else b"" for r in replies]
-        header = orjson.dumps({
+        meta = {
             "v": SCHEMA_VERSION, "id": self.id, "captured_at": self.captured_at,
             "request": self.request.meta(), "primary": self.primary.meta(),
             "candidate": self.candidate.meta(),
             "secondary": self.secondary.meta() if self.secondary else None,
-            "bodies": [len(b) for b in bodies]})
+            "bodies": [len(b) for b in bodies]}
+        if self.build:
+            meta["build"] = self.build
+        header = orjson.dumps(meta)
         return b"".join([_FRAME, len(header).to_bytes(_HEADER_LEN, "big"), header, *bodies])
 
     @classmethod
@@ -135,7 +139,8 @@ class Exchange:
                    request=Request.from_meta(d["request"], bodies[0]),
                    primary=Reply.from_meta(d["primary"], bodies[1]),
                    candidate=Reply.from_meta(d["candidate"], bodies[2]),
-                   secondary=Reply.from_meta(d["secondary"], bodies[3]) if d["secondary"] else None)
+                   secondary=Reply.from_meta(d["secondary"], bodies[3]) if d["secondary"] else None,
+                   build=str(d.get("build", "")))
 
     @classmethod
     def _from_v1(cls, d: dict[str, Any]) -> Exchange:
@@ -179,26 +184,27 @@ class Comparison:
     error: str | None = None
     rules_digest: str = ""
     compared_at: float = field(default_factory=time.time)
+    build: str = ""  # the candidate build compared (Exchange.build)
 
     @property
     def paths(self) -> list[str]:
         return sorted({d.path for d in self.diffs})
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": SCHEMA_VERSION,
-                "exchange_id": self.exchange_id,
-                "endpoint": self.endpoint,
-                "verdict": self.verdict,
-                "diffs": [d.to_dict() for d in self.diffs],
-                "body_kind": self.body_kind,
-                "error": self.error,
-                "rules_digest": self.rules_digest,
-                "compared_at": self.compared_at,
-            },
-            default=repr,
-        )
+        d: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "exchange_id": self.exchange_id,
+            "endpoint": self.endpoint,
+            "verdict": self.verdict,
+            "diffs": [d.to_dict() for d in self.diffs],
+            "body_kind": self.body_kind,
+            "error": self.error,
+            "rules_digest": self.rules_digest,
+            "compared_at": self.compared_at,
+        }
+        if self.build:
+            d["build"] = self.build
+        return orjson.dumps(d, default=repr)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Comparison:
@@ -212,4 +218,12 @@ class Comparison:
             error=d.get("error"),
             rules_digest=d.get("rules_digest", ""),
             compared_at=float(d.get("compared_at", 0.0)),
+            build=str(d.get("build", "")),
         )
+
+
+def stamp(candidate: Reply, version_header: str | None, version: str | None) -> str:
+    """The candidate build that answered: its `version_header` when it sent one, else the
+    configured `candidate_version`, else "" (not known)."""
+    shown = candidate.header(version_header) if version_header else None
+    return (shown or version or "").strip()[:100]

@@ -17,7 +17,8 @@ import aiohttp
 from diffsvc.config import Config
 from diffsvc.ops import stack
 from diffsvc.ops.embedded import free_port
-from diffsvc.report import data, render
+from diffsvc.report import data, formats
+from diffsvc.report.verdict import Criteria
 from diffsvc.storage import jobqueue, store
 
 # Volatile fields of the sample service, ignored by rule: the report must not show them.
@@ -114,9 +115,9 @@ def run(cfg: Config, duration: float) -> int:
             time.sleep(max(0.2, cfg.flush_interval * 2))
             wait_drained(cfg)
             assert cfg.redis_url
-            report = data.build(store.connect(cfg.redis_url))
+            report = data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg))
     print()
-    print(render.as_table(report))
+    print(formats.as_table(report, 0.0))
     print("Ignored as volatile by the demo's rules: " + ", ".join(DEMO_IGNORE["fields"])
           + " and the Date, Server and X-Request-Id headers.")
     return 0

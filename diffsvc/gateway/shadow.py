@@ -10,7 +10,7 @@ from typing import Any
 
 from diffsvc.config import Config
 from diffsvc.core.histograms import LATENCY
-from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.core.models import Exchange, Reply, Request, stamp
 from diffsvc.gateway import upstream
 from diffsvc.gateway.capture import Capture
 
@@ -78,7 +78,9 @@ class Shadower:
             calls.append(self._call(self.cfg.secondary, request, client_ip))
         replies = await asyncio.gather(*calls)
         self.capture.add(Exchange(request, primary, replies[0],
-                                  replies[1] if len(replies) > 1 else None))
+                                  replies[1] if len(replies) > 1 else None,
+                                  build=stamp(replies[0], self.cfg.version_header,
+                                              self.cfg.candidate_version)))
 
     async def drain(self, timeout: float) -> None:
         await self.work.drain(timeout)

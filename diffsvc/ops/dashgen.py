@@ -18,6 +18,10 @@ MISMATCH_FOR = "5m"            # ... for this long
 MIN_PAIRS_5M = 50              # with at least this many pairs in 5 minutes
 DROP_THRESHOLD = 0.01          # share of mirrored requests dropped
 NO_COMPARISONS_FOR = "10m"
+ERROR_THRESHOLD = 0.01         # the candidate's error rate (max_error_rate's default) ...
+ERROR_FOR = "2m"               # ... for this long
+MIN_PAIRS_ERRORS_5M = 10       # with at least this many pairs in 5 minutes
+CANDIDATE_ERRORS = 'diffsvc_errors_total{kind!="not_candidate"}'
 
 EP = 'endpoint=~"$endpoint"'
 DROP_RATIO_5M = ("sum(rate(diffsvc_shadow_dropped_total[5m])) / "
@@ -131,6 +135,16 @@ ALERTS: list[dict[str, Any]] = [
      "op": "gt", "threshold": MISMATCH_THRESHOLD, "for": MISMATCH_FOR, "severity": "warning",
      "summary": "{{ $labels.endpoint }}: candidate mismatch rate above "
                 f"{MISMATCH_THRESHOLD:.0%} for {MISMATCH_FOR}"},
+    {"uid": "diffsvc-candidate-errors", "alert": "DiffsvcCandidateErrors",
+     "title": "diffsvc: candidate errors",
+     "value": (f"sum by (endpoint) (rate({CANDIDATE_ERRORS}[5m])) / "
+               "sum by (endpoint) (rate(diffsvc_comparisons_total[5m])) and on (endpoint) "
+               "sum by (endpoint) (increase(diffsvc_comparisons_total[5m])) >= "
+               f"{MIN_PAIRS_ERRORS_5M}"),
+     "op": "gt", "threshold": ERROR_THRESHOLD, "for": ERROR_FOR, "severity": "critical",
+     "summary": "{{ $labels.endpoint }}: the candidate fails more than "
+                f"{ERROR_THRESHOLD:.0%} of the calls production answers (connect, timeout, "
+                "reset, ...: see diffsvc_errors_total by kind)"},
     {"uid": "diffsvc-shadow-drops", "alert": "DiffsvcShadowDropsHigh",
      "title": "diffsvc: shadow drop rate high",
      "value": DROP_RATIO_5M,

@@ -20,11 +20,12 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from diffsvc.config import Config
-from diffsvc.core.models import Exchange, Headers, Reply, Request
+from diffsvc.core.models import Exchange, Headers, Reply, Request, stamp
 from diffsvc.core.traffic import TrafficControl
 from diffsvc.errors import ConfigError
 from diffsvc.gateway import upstream
 from diffsvc.gateway.capture import Capture
+from diffsvc.report.verdict import Criteria
 from diffsvc.storage import store
 
 GOR_SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
@@ -175,7 +176,8 @@ async def _one(cfg: Config, session: Any, req: Request) -> Exchange:
     assert cfg.primary and cfg.candidate
     bases = [cfg.primary, cfg.candidate] + ([cfg.secondary] if cfg.secondary else [])
     replies = await asyncio.gather(*(call(b) for b in bases))
-    return Exchange(req, replies[0], replies[1], replies[2] if len(replies) > 2 else None)
+    return Exchange(req, replies[0], replies[1], replies[2] if len(replies) > 2 else None,
+                    build=stamp(replies[1], cfg.version_header, cfg.candidate_version))
 
 
 async def send(cfg: Config, requests: list[Request], *, rate: float = 0.0, concurrency: int = 8,
@@ -241,8 +243,7 @@ def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gat
     import contextlib
 
     from diffsvc.ops.embedded import EmbeddedRedis
-    from diffsvc.report import data, render
-    from diffsvc.report import gate as gating
+    from diffsvc.report import data, formats
 
     cfg.require("primary", "candidate")
     if rate < 0:
@@ -260,23 +261,21 @@ def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gat
                                          progress=err))
         compared = wait_compared(cfg, ids)
         assert cfg.redis_url is not None
-        report = data.build(store.connect(cfg.redis_url))
-        out.write(render.as_table(report))
+        report = data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg))
+        out.write(formats.as_table(report, max_mismatch_rate))
         skipped = sum(n for k, n in counters.items() if k.startswith("skipped_"))
         err.write(f"replay: {len(requests)} requests read, {counters['replayed']} sent, "
                   f"{skipped} skipped (allow/deny), {counters['captured']} captured, "
                   f"{compared} compared in {time.monotonic() - started:.1f}s\n")
         if not gate:
             return 0
-        params = gating.GateParams(max_mismatch_rate=max_mismatch_rate, min_pairs=1)
-        failed = [gating.judge(e["endpoint"], e["pairs"], e["mismatches"], e["errors"], params)
-                  for e in report["endpoints"]]
-        failed = [g for g in failed if g.verdict == "fail"]
-        for g in failed:
-            err.write(f"replay gate: FAIL {g.reason}\n")
+        failed = [reason for e in report.endpoints if (reason := e.failure(max_mismatch_rate))]
+        for reason in failed:
+            err.write(f"replay gate: FAIL {reason}\n")
         if compared < len(ids):
             err.write(f"replay gate: FAIL only {compared} of {len(ids)} exchanges compared\n")
             return 1
         if not failed:
-            err.write(f"replay gate: pass (every endpoint within {max_mismatch_rate:.2%})\n")
+            err.write(f"replay gate: pass (every endpoint within {max_mismatch_rate:.2%}, "
+                      f"candidate errors within {report.criteria.max_error_rate:.2%})\n")
         return 1 if failed else 0

@@ -20,9 +20,11 @@ from diffsvc.config.appkey import CONFIG
 from diffsvc.core import bodies as normalize
 from diffsvc.core.models import Exchange, Reply, Request
 from diffsvc.errors import ConfigError, DecodeError
-from diffsvc.report import data, openapi, quality, summary
+from diffsvc.report import data, openapi, summary
 from diffsvc.report.appkeys import REDIS
-from diffsvc.storage import rulestore, store
+from diffsvc.report.model import FieldStats, rate
+from diffsvc.report.verdict import Criteria
+from diffsvc.storage import builds, rulestore, store
 
 PREFIX = "/api/v1"
 SAMPLES = 20
@@ -62,53 +64,74 @@ def _guarded(handler: Handler) -> Handler:
 
 async def get_summary(request: web.Request) -> web.Response:
     window = summary.parse_window(dict(request.query))
-    return json_response(await _run(request, summary.build, window))
+    criteria = Criteria.from_config(request.app[CONFIG])
+    return json_response(await _run(request, summary.build, criteria, window,
+                                    request.query.get("build")))
 
 
-def _field(f: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
+def _field(f: FieldStats, measured: bool, ignored: set[str]) -> dict[str, Any]:
     """A report field with raw / noise / effective counts (noise is measured only with a
-    secondary) and whether a UI rule ignores it now."""
-    raw = f["mismatches"]
-    return {**f, "raw": raw, "noise": f.get("noise", 0),
-            "effective": raw if f.get("regression", True) else 0, "ignored": f["path"] in ignored}
+    secondary), its classification and whether a UI rule ignores it now."""
+    return {**f.to_dict(), "raw": f.mismatches,
+            "effective": f.mismatches if f.regression or not measured else 0,
+            "ignored": f.path in ignored}
 
 
 def _group(g: dict[str, Any], raw_mismatches: int) -> dict[str, Any]:
     return {**g, "paths": [s["path"] for s in g["signature"]],
-            "share": quality.rate(g["count"], raw_mismatches),
+            "share": rate(g["count"], raw_mismatches),
             "sample": (g["samples"] or [None])[0]}
 
 
-def endpoint_detail(r: Redis, name: str, window: summary.Window) -> dict[str, Any] | None:
-    report = data.build(r, name, samples=SAMPLES)
-    if not report["endpoints"]:
-        return None
-    entry = report["endpoints"][0]
-    buckets, hists = store.minute_buckets(r, [name], window.minutes)[name]
-    rules = [x.to_dict() for x in rulestore.list_rules(r) if x.endpoint in (name, rulestore.ALL)]
-    ignored = {x["path"] for x in rules}
-    ids = entry["samples"]
-    samples = []
+def _samples(r: Redis, ids: list[str]) -> list[dict[str, Any]]:
+    out = []
     for exchange_id, comparison in zip(ids, store.load_comparisons(r, ids), strict=True):
         if comparison is not None:
-            samples.append({"id": exchange_id, "verdict": comparison.verdict,
-                            "paths": comparison.paths, "compared_at": comparison.compared_at})
+            out.append({"id": exchange_id, "verdict": comparison.verdict,
+                        "paths": comparison.paths, "error": comparison.error,
+                        "compared_at": comparison.compared_at})
+    return out
+
+
+def endpoint_detail(r: Redis, criteria: Criteria, name: str, window: summary.Window,
+                    build: str | None = None) -> dict[str, Any] | None:
+    """One endpoint of one build (default: the newest): `summary` holds the figures in the
+    window, `totals` (and everything else) those since the data was last cleared."""
+    report = data.build(r, criteria, name, of_build=build, samples=SAMPLES)
+    if not report.endpoints:
+        return None
+    [e] = report.endpoints
+    entry = report.to_dict()["endpoints"][0]
+    key = builds.scoped(name, report.build)
+    buckets, hists = store.minute_buckets(r, [key], window.minutes)[key]
+    rules = [x.to_dict() for x in rulestore.list_rules(r) if x.endpoint in (name, rulestore.ALL)]
+    ignored = {x["path"] for x in rules}
     totals = {k: entry[k] for k in ("pairs", "matches", "mismatches", "errors",
                                      "mismatch_rate", "suppressed_as_noise")}
-    raw_mismatches = totals["raw_mismatches"] = entry["raw"]["mismatches"]
-    return {"endpoint": name, "window": window.to_dict(),
-            "summary": summary.endpoint_summary(name, buckets, hists),
-            "totals": totals, "noise": entry["noise"],
-            "fields": [_field(f, ignored) for f in entry["fields"]],
-            "groups": [_group(g, raw_mismatches) for g in entry["groups"]],
-            "suspected_noise": entry["suspected_noise"], "samples": samples, "rules": rules,
+    totals["raw_mismatches"] = e.raw_mismatches
+    errors = entry["candidate_errors"]
+    errors["exchanges"] = _samples(r, list(e.candidate_errors.samples))
+    counted = data.counted_signatures(r, criteria, report.build).get(name, ())
+    return {"endpoint": name, "window": window.to_dict(), "build": report.build or None,
+            "builds": list(report.builds),
+            "summary": summary.endpoint_summary(name, buckets, hists, criteria, counted),
+            "totals": totals, "noise": entry["noise"], "criteria": report.criteria.to_dict(),
+            "classification": e.classification, "judged": entry["judged"],
+            "outcome": e.outcome, "score": e.score,
+            "failure": e.failure(0.0), "candidate_errors": errors,
+            "fields": [_field(f, bool(e.noise_pairs), ignored) for f in e.fields],
+            "groups": [_group(g, e.raw_mismatches) for g in entry["groups"]],
+            "suspected_noise": entry["suspected_noise"], "systematic": entry["systematic"],
+            "samples": _samples(r, list(e.samples)), "rules": rules,
             "examples": entry["examples"]}
 
 
 async def get_endpoint(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     window = summary.parse_window(dict(request.query))
-    detail = await _run(request, endpoint_detail, name, window)
+    criteria = Criteria.from_config(request.app[CONFIG])
+    detail = await _run(request, endpoint_detail, criteria, name, window,
+                        request.query.get("build"))
     if detail is None:
         return error(404, f"no comparisons for endpoint {name!r}", "name")
     return json_response(detail)

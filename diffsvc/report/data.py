@@ -1,4 +1,5 @@
-"""The report as plain data, built from the counters workers keep in Redis."""
+"""The report, built once from what workers keep in Redis: `build` returns the typed
+`model.Report` every format, the API, the gates and the notifier read."""
 
 from __future__ import annotations
 
@@ -6,43 +7,72 @@ from typing import Any
 
 from redis import Redis
 
+from diffsvc.core import signatures
 from diffsvc.report import quality
-from diffsvc.report.noise import Margins
-from diffsvc.storage import store
+from diffsvc.report.model import Report
+from diffsvc.report.verdict import Criteria
+from diffsvc.storage import builds, store, volatility
+from diffsvc.storage import quality as diffq
 
 TOP_FIELDS = 20
+SUSPECT_SAMPLES = 20
+ERROR_SAMPLES = 20
+REASONS_SHOWN = 5
 
 
-def endpoint_entry(name: str, stats: dict[str, Any], top: int = TOP_FIELDS) -> dict[str, Any]:
-    compared = stats["matches"] + stats["mismatches"]
-    fields = sorted(stats["fields"].items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return {
-        "endpoint": name,
-        "pairs": stats["pairs"],
-        "matches": stats["matches"],
-        "mismatches": stats["mismatches"],
-        "errors": stats["errors"],
-        "mismatch_rate": quality.rate(stats["mismatches"], compared),
-        "fields": [{"path": path, "mismatches": n, "rate": quality.rate(n, compared)}
-                   for path, n in fields],
-    }
+def _counts(r: Redis, stored: dict[str, str], all_stats: dict[str, dict[str, Any]]) -> dict[
+        str, quality.Counts]:
+    """Per endpoint ({endpoint: stored name} of one build): its counts. Volatility learned
+    from production is per endpoint, whatever the build."""
+    q_all = diffq.quality_stats(r, list(stored.values()))
+    learned = volatility.learned(r, list(stored))
+    out = {}
+    for name, key in stored.items():
+        q = q_all[key]
+        groups = {sig: ([(d["path"], d["kind"]) for d in signatures.from_json(text)], n)
+                  for sig, (text, n) in q["groups"].items()}
+        out[name] = quality.Counts.from_store(all_stats[key], q, groups, learned[name])
+    return out
 
 
-def build(r: Redis, endpoint: str | None = None, *, samples: int = 0,
-          margins: Margins | None = None) -> dict[str, Any]:
-    """{"endpoints": [...]}, sorted by mismatch rate (highest first), then by name.
-
-    `mismatches`/`mismatch_rate` are effective figures: see `quality` (raw, noise, groups)."""
+def counted_signatures(r: Redis, criteria: Criteria,
+                       build: str | None = None) -> dict[str, set[str]]:
+    """Per endpoint of the build (default: the newest), the signatures whose mismatches count
+    (the report's field classification), to judge a window the way the report does."""
     all_stats = store.endpoint_stats(r)
-    entries = [endpoint_entry(name, stats) for name, stats in all_stats.items()
-               if endpoint is None or name == endpoint]
-    quality.annotate(r, entries, all_stats, margins)
-    examples = store.examples(r, [e["endpoint"] for e in entries])
-    for entry in entries:  # what each template stands for: a few raw request targets
-        entry["examples"] = examples[entry["endpoint"]]
-    if samples:
-        for entry in entries:
-            entry["samples"] = store.samples(r, entry["endpoint"], samples)
-    entries.sort(key=lambda e: (-e["mismatch_rate"], e["endpoint"]))
-    totals = {k: sum(e[k] for e in entries) for k in ("pairs", "matches", "mismatches", "errors")}
-    return {"endpoints": entries, "totals": totals, "gateway": store.gateway_counters(r)}
+    stored = builds.of_build(list(all_stats), builds.select(r, build))
+    return {name: quality.counted_signatures(c, criteria)
+            for name, c in _counts(r, stored, all_stats).items()}
+
+
+def build(r: Redis, criteria: Criteria, endpoint: str | None = None, *,
+          of_build: str | None = None, samples: int = 0,
+          suspect_samples: int = SUSPECT_SAMPLES) -> Report:
+    """Every endpoint (or one) of one candidate build (default: the newest), highest
+    effective mismatch rate first, then by name."""
+    all_stats = store.endpoint_stats(r)
+    chosen = builds.select(r, of_build)
+    stored = {n: key for n, key in builds.of_build(list(all_stats), chosen).items()
+              if endpoint is None or n == endpoint}
+    examples = store.examples(r, list(stored))  # what each template stands for
+    entries = []
+    for name, counts in _counts(r, stored, all_stats).items():
+        key = stored[name]
+        groups = counts.groups
+        top = sorted(groups, key=lambda s: (-groups[s][1], s))[:quality.GROUPS_SHOWN]
+        kept = [c for c in store.load_comparisons(r, store.samples(r, key, suspect_samples))
+                if c]
+        error_ids = diffq.error_samples(r, key, ERROR_SAMPLES)
+        reasons: list[str] = []
+        for c in store.load_comparisons(r, error_ids):
+            if c is not None and c.error and c.error not in reasons:
+                reasons.append(c.error)
+        entries.append(quality.endpoint(
+            name, counts, criteria,
+            group_samples={sig: diffq.group_samples(r, key, sig) for sig in top},
+            comparisons=kept, error_reasons=reasons[:REASONS_SHOWN],
+            error_ids=error_ids, samples=store.samples(r, key, samples) if samples else (),
+            examples=examples[name]))
+    entries.sort(key=lambda e: (-e.mismatch_rate, e.endpoint))
+    return Report(tuple(entries), store.gateway_counters(r), criteria, TOP_FIELDS, chosen,
+                  tuple(builds.known(r)))

@@ -1,9 +1,12 @@
-"""The canary gate: is the candidate's mismatch rate over the last window low enough?
+"""The canary gate: is the candidate good enough over the last window?
 
 Verdict rule (asymmetric on purpose: stopping a rollout on suspicion is cheap, promoting a
 regression is not):
-- `inconclusive` while an endpoint has fewer than `min_pairs` compared pairs in the window;
-- `fail` when the observed rate (mismatches / pairs) is above `max_mismatch_rate`;
+- `fail` when the candidate's errors (failed calls where primary answered) are above
+  `max_error_rate` with evidence, or when the mismatch rate is above `max_mismatch_rate` and
+  the statistics call it a regression (`verdict.failure`, shared with every other surface);
+- `inconclusive` while an endpoint has fewer than `min_pairs` compared pairs in the window,
+  or while its rate is above the threshold without being a regression yet;
 - `pass` when the Wilson score upper bound of the rate (at `confidence`, 95 % by default) is
   at most `max_mismatch_rate`: the candidate is below the threshold with that confidence;
 - otherwise `inconclusive`: the rate is below the threshold, but not yet with confidence.
@@ -22,8 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -31,11 +33,15 @@ from aiohttp import web
 from redis import Redis
 
 from diffsvc.config import parse_duration, ranged
+from diffsvc.config.appkey import CONFIG
 from diffsvc.errors import ConfigError
+from diffsvc.report import data, stats
 from diffsvc.report.appkeys import REDIS
-from diffsvc.storage import store
+from diffsvc.report.verdict import Criteria, judge_counts
+from diffsvc.storage import builds, store
+from diffsvc.storage import quality as diffq
 
-Verdict = Literal["pass", "fail", "inconclusive"]
+Outcome = Literal["pass", "fail", "inconclusive"]
 SEVERITY = {"pass": 0, "inconclusive": 1, "fail": 2}
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 HTTP_STATUS = {"pass": 200, "fail": 412, "inconclusive": 425}
@@ -69,13 +75,16 @@ class EndpointGate:
     errors: int
     rate: float
     wilson_upper: float
-    verdict: Verdict
+    verdict: Outcome
     reason: str
+    candidate_errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    classification: str = "not_significant"
 
 
 @dataclass
 class GateResult:
-    verdict: Verdict
+    verdict: Outcome
     reason: str
     pairs: int
     mismatches: int
@@ -86,8 +95,11 @@ class GateResult:
     max_mismatch_rate: float
     min_pairs: int
     confidence: float
+    max_error_rate: float
+    candidate_errors: int
     endpoint: str | None = None
     endpoints: list[EndpointGate] = field(default_factory=list)
+    build: str | None = None  # the candidate build judged (None: none was stamped)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,33 +107,36 @@ class GateResult:
 
 def wilson_upper(mismatches: int, pairs: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
     """The upper bound of the Wilson score interval of mismatches/pairs (1.0 with no pairs)."""
-    if pairs <= 0:
-        return 1.0
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = mismatches / pairs
-    z2n = z * z / pairs
-    centre = p + z2n / 2
-    spread = z * math.sqrt(p * (1 - p) / pairs + z2n / (4 * pairs))
-    return min(1.0, (centre + spread) / (1 + z2n))
+    return stats.wilson(mismatches, pairs, confidence)[1]
 
 
 def _fmt(rate: float) -> str:
     return f"{rate * 100:.2f}%"
 
 
-def judge(endpoint: str, pairs: int, mismatches: int, errors: int, p: GateParams) -> EndpointGate:
-    """The verdict for one endpoint's counts over the window (pure)."""
+def judge(endpoint: str, counts: Mapping[str, int], p: GateParams, criteria: Criteria,
+          counted: Collection[str] | None = None) -> EndpointGate:
+    """The verdict for one endpoint's counts over the window (pure). Errors and regressions
+    fail through `verdict.judge_counts`, the decision every surface shares (`counted`: the
+    signatures the report counts; mismatches of the others are noise); then the gate asks
+    for `min_pairs` and a Wilson upper bound within the threshold before it passes."""
+    pairs = counts.get("matches", 0) + counts.get("mismatches", 0)
+    failed, mismatches, judged = judge_counts(endpoint, counts, criteria, p.max_mismatch_rate,
+                                              counted)
     rate = mismatches / pairs if pairs else 0.0
     upper = wilson_upper(mismatches, pairs, p.confidence)
     limit = _fmt(p.max_mismatch_rate)
-    verdict: Verdict
-    if pairs < p.min_pairs:
+    verdict: Outcome
+    if failed:
+        verdict, reason = "fail", failed
+    elif pairs < p.min_pairs:
         verdict = "inconclusive"
         reason = f"{endpoint}: {pairs} pairs in the window, fewer than min_pairs={p.min_pairs}"
     elif rate > p.max_mismatch_rate:
-        verdict = "fail"
+        verdict = "inconclusive"
         reason = (f"{endpoint}: mismatch rate {_fmt(rate)} ({mismatches}/{pairs}) is above "
-                  f"{limit}")
+                  f"{limit} but not a regression yet ({judged.label.replace('_', ' ')}: "
+                  f"p={judged.p_value:.3g}); more pairs needed")
     elif upper <= p.max_mismatch_rate:
         verdict = "pass"
         reason = (f"{endpoint}: mismatch rate {_fmt(rate)} ({mismatches}/{pairs}), upper bound "
@@ -131,27 +146,26 @@ def judge(endpoint: str, pairs: int, mismatches: int, errors: int, p: GateParams
         reason = (f"{endpoint}: mismatch rate {_fmt(rate)} ({mismatches}/{pairs}) is within "
                   f"{limit} but its {p.confidence:.0%} upper bound {_fmt(upper)} is not; "
                   f"more pairs needed")
-    return EndpointGate(endpoint, pairs, mismatches, errors, round(rate, 6), round(upper, 6),
-                        verdict, reason)
+    return EndpointGate(endpoint, pairs, mismatches, counts.get("errors", 0), round(rate, 6),
+                        round(upper, 6), verdict, reason, counts.get("cand_errors", 0),
+                        diffq.error_kinds(counts), judged.label)
 
 
-def evaluate(counts: Mapping[str, Mapping[str, int]], p: GateParams,
-             endpoint: str | None = None) -> GateResult:
-    """The gate over per-endpoint window counts {endpoint: {matches, mismatches, errors}}.
+def evaluate(counts: Mapping[str, Mapping[str, int]], p: GateParams, criteria: Criteria,
+             endpoint: str | None = None,
+             counted: Mapping[str, Collection[str]] | None = None) -> GateResult:
+    """The gate over per-endpoint window counts {endpoint: {matches, mismatches, errors, ...}}.
 
     With `endpoint`, that endpoint alone (no pairs: inconclusive). Without, every endpoint
     with pairs in the window; the verdict is the worst of theirs (fail > inconclusive > pass)."""
     names = [endpoint] if endpoint is not None else sorted(
         n for n, c in counts.items() if c.get("pairs", 0))
-    gates = []
-    for name in names:
-        c = counts.get(name, {})
-        compared = c.get("matches", 0) + c.get("mismatches", 0)
-        gates.append(judge(name, compared, c.get("mismatches", 0), c.get("errors", 0), p))
+    gates = [judge(name, counts.get(name, {}), p, criteria,
+                   None if counted is None else counted.get(name, ())) for name in names]
     pairs = sum(g.pairs for g in gates)
     mismatches = sum(g.mismatches for g in gates)
     if not gates:
-        verdict: Verdict = "inconclusive"
+        verdict: Outcome = "inconclusive"
         reason = "no comparisons in the window"
     else:
         worst = max(gates, key=lambda g: SEVERITY[g.verdict])
@@ -166,19 +180,28 @@ def evaluate(counts: Mapping[str, Mapping[str, int]], p: GateParams,
         rate=round(mismatches / pairs, 6) if pairs else 0.0,
         wilson_upper=round(wilson_upper(mismatches, pairs, p.confidence), 6),
         window=f"{p.minutes}m", max_mismatch_rate=p.max_mismatch_rate, min_pairs=p.min_pairs,
-        confidence=p.confidence, endpoint=endpoint, endpoints=gates)
+        confidence=p.confidence, max_error_rate=criteria.max_error_rate,
+        candidate_errors=sum(g.candidate_errors for g in gates), endpoint=endpoint,
+        endpoints=gates)
 
 
 def window_counts(r: Redis, minutes: int, now_minute: int | None = None,
-                  endpoints: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
-    """Summed per-minute buckets of the last `minutes` minutes (the current one included)."""
+                  build: str | None = None) -> dict[str, dict[str, int]]:
+    """Per endpoint of one candidate build (default: the newest): its per-minute buckets of
+    the last `minutes` minutes (the current one included), summed."""
     now = store.now_minute() if now_minute is None else now_minute
-    names = store.endpoint_names(r) if endpoints is None else endpoints
-    return store.window_totals(r, names, range(now - minutes + 1, now + 1))
+    stored = builds.of_build(store.endpoint_names(r), builds.select(r, build))
+    totals = store.window_totals(r, list(stored.values()), range(now - minutes + 1, now + 1))
+    return {name: totals[key] for name, key in stored.items() if key in totals}
 
 
-def run(r: Redis, p: GateParams, endpoint: str | None = None) -> GateResult:
-    return evaluate(window_counts(r, p.minutes), p, endpoint)
+def run(r: Redis, p: GateParams, criteria: Criteria, endpoint: str | None = None,
+        build: str | None = None) -> GateResult:
+    chosen = builds.select(r, build)
+    result = evaluate(window_counts(r, p.minutes, build=chosen), p, criteria, endpoint,
+                      data.counted_signatures(r, criteria, chosen))
+    result.build = chosen or None
+    return result
 
 
 def http_status(result: GateResult, p: GateParams) -> int:
@@ -215,12 +238,15 @@ async def _answer(request: web.Request, values: Mapping[str, Any]) -> web.Respon
         p = params_from(values)
     except ConfigError as exc:
         return web.json_response({"error": str(exc), "parameter": exc.key}, status=400)
-    endpoint = values.get("endpoint") or None
-    if endpoint is not None and not isinstance(endpoint, str):
-        return web.json_response({"error": "endpoint: expected a string", "parameter": "endpoint"},
-                                 status=400)
+    endpoint, build = values.get("endpoint") or None, values.get("build") or None
+    for key, value in (("endpoint", endpoint), ("build", build)):
+        if value is not None and not isinstance(value, str):
+            return web.json_response({"error": f"{key}: expected a string", "parameter": key},
+                                     status=400)
     r = request.app[REDIS]
-    result = await asyncio.get_running_loop().run_in_executor(None, run, r, p, endpoint)
+    criteria = Criteria.from_config(request.app[CONFIG])
+    result = await asyncio.get_running_loop().run_in_executor(None, run, r, p, criteria, endpoint,
+                                                              build)
     return web.json_response(result.to_dict(), status=http_status(result, p))
 
 
@@ -253,14 +279,16 @@ def add_routes(app: web.Application) -> None:
 
 # ---- CLI: `diffsvc gate` ----------------------------------------------------------------------
 
-def command(r: Redis, p: GateParams, endpoint: str | None, as_json: bool) -> int:
+def command(r: Redis, p: GateParams, criteria: Criteria, endpoint: str | None,
+            as_json: bool, build: str | None = None) -> int:
     """Print the gate's answer; exit status 0 pass, 1 fail, 2 inconclusive."""
-    result = run(r, p, endpoint)
+    result = run(r, p, criteria, endpoint, build)
     if as_json:
         print(json.dumps(result.to_dict()))
     else:
         for g in result.endpoints:
             print(f"{g.verdict:<12} {g.endpoint}: {g.mismatches}/{g.pairs} pairs mismatched "
-                  f"({g.rate:.2%}, upper bound {g.wilson_upper:.2%}), {g.errors} errors")
+                  f"({g.rate:.2%}, upper bound {g.wilson_upper:.2%}), {g.errors} errors, "
+                  f"{g.candidate_errors} against the candidate")
         print(f"{result.verdict.upper()}: {result.reason}")
     return EXIT_CODES[result.verdict]

@@ -25,11 +25,13 @@ from diffsvc.config.appkey import CONFIG
 from diffsvc.core import histograms as promhist
 from diffsvc.report.appkeys import REDIS
 from diffsvc.storage import counters
+from diffsvc.storage import quality as diffq
 from diffsvc.storage.counters import Snapshot
 
 # The classic text format every Prometheus 2.x parses (what generate_latest writes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OTHER_PATH = "other"
+NOT_CANDIDATE = "not_candidate"  # the kind label of errors not held against the candidate
 DEFAULT_TOP_PATHS = 10
 
 # Gateway counter hash fields -> (metric, labels). Every field is flushed by the gateway.
@@ -63,8 +65,6 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
     per_endpoint = {
         "comparisons": ("pairs", "Shadow pairs compared, by endpoint (every verdict)"),
         "mismatches": ("mismatches", "Pairs whose responses differed after ignore rules"),
-        "errors": ("errors", "Pairs that could not be compared (an upstream call failed, "
-                             "a body could not be decoded)"),
         "noise": ("noise_mismatches", "Pairs whose primary and secondary answers differed "
                                       "(noise; counted when a secondary is configured)"),
     }
@@ -73,6 +73,19 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
         for endpoint, totals in snap.totals.items():
             fam.add_metric([endpoint], totals.get(hash_field, 0))
         yield fam
+    fam = CounterMetricFamily("diffsvc_errors", "Pairs that could not be compared, by kind: "
+                              "the candidate's failures where primary answered (connect, "
+                              "timeout, reset, tls, protocol, too_large, undecodable, other), "
+                              f"and kind=\"{NOT_CANDIDATE}\" for the rest (primary failed)",
+                              labels=["endpoint", "kind"])
+    for endpoint, totals in snap.totals.items():
+        kinds = diffq.error_kinds(totals)
+        for kind, n in sorted(kinds.items()):
+            fam.add_metric([endpoint, kind], n)
+        rest = totals.get("errors", 0) - sum(kinds.values())
+        if rest or not kinds:
+            fam.add_metric([endpoint, NOT_CANDIDATE], max(0, rest))
+    yield fam
     fam = CounterMetricFamily("diffsvc_field_mismatches", "Mismatches by field (JSONPath), the "
                               f"top {top_n} per endpoint, the rest as path=\"{OTHER_PATH}\"",
                               labels=["endpoint", "path"])
@@ -121,17 +134,22 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
 class RedisCollector(Collector):
     """Reads the counters from Redis at every scrape."""
 
-    def __init__(self, redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> None:
+    def __init__(self, redis: Redis, top_n: int = DEFAULT_TOP_PATHS,
+                 build: str | None = None) -> None:
         self.redis = redis
         self.top_n = top_n
+        self.build = build
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(counters.read_snapshot(self.redis), self.top_n)
+        yield from families(counters.read_snapshot(self.redis, self.build), self.top_n)
 
 
-def registry(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> CollectorRegistry:
+def registry(redis: Redis, top_n: int = DEFAULT_TOP_PATHS,
+             build: str | None = None) -> CollectorRegistry:
+    """The per-endpoint counters are those of one candidate build (default: the newest; a
+    new build starts them again, which Prometheus reads as a counter reset)."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(RedisCollector(redis, top_n))
+    reg.register(RedisCollector(redis, top_n, build))
     return reg
 
 
@@ -142,7 +160,8 @@ def render(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
 
 async def handle_metrics(request: web.Request) -> web.Response:
     """GET /metrics: the counters, read from Redis now (the report server's connection)."""
-    reg = registry(request.app[REDIS], request.app[CONFIG].metrics_top_paths)
+    reg = registry(request.app[REDIS], request.app[CONFIG].metrics_top_paths,
+                   request.query.get("build"))
     body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE

@@ -1,31 +1,29 @@
 """Noise measured with a secondary (a second instance of the production build). Pure.
 
 Raw counts are primary vs candidate; noise counts are primary vs secondary, over the
-exchanges that had a secondary reply. A field is a regression only when its raw rate
-exceeds its noise rate by both margins:
+exchanges that had a secondary reply, keyed by (path, kind): a field that changes on every
+production call is noise for `changed`, never for `removed`, `added` or `type_changed`.
+Diffy's margins stay as a floor under the statistical test of `verdict.classify`:
 
-    raw_rate > noise_rate * (1 + min_relative)   and   raw_rate - noise_rate > min_absolute
-
-Without noise data (no secondary), every raw difference counts: effective == raw."""
+    raw_rate > noise_rate * (1 + min_relative)   and   raw_rate - noise_rate > min_absolute"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+Item = tuple[str, str]  # (path, kind)
 
 
 @dataclass(frozen=True, slots=True)
 class Margins:
-    min_relative: float = 0.25
-    min_absolute: float = 0.01
+    min_relative: float
+    min_absolute: float
 
     @classmethod
     def from_config(cls, cfg: Any) -> Margins:
         return cls(cfg.noise_min_relative, cfg.noise_min_absolute)
-
-
-def _rate(n: int, of: int) -> float:
-    return round(n / of, 6) if of else 0.0
 
 
 def is_regression(raw_rate: float, noise_rate: float, margins: Margins) -> bool:
@@ -33,23 +31,16 @@ def is_regression(raw_rate: float, noise_rate: float, margins: Margins) -> bool:
             and raw_rate - noise_rate > margins.min_absolute)
 
 
-def field_table(raw: dict[str, int], compared: int, noise: dict[str, int], noise_pairs: int,
-                margins: Margins) -> dict[str, dict[str, Any]]:
-    """Per field path: raw and noise counts and rates, and whether it is a regression."""
-    out = {}
-    for path, n in raw.items():
-        raw_rate = _rate(n, compared)
-        noise_n = noise.get(path, 0)
-        noise_rate = _rate(noise_n, noise_pairs)
-        regression = is_regression(raw_rate, noise_rate, margins) if noise_pairs else n > 0
-        out[path] = {"raw": n, "raw_rate": raw_rate, "noise": noise_n, "noise_rate": noise_rate,
-                     "regression": regression}
+def item_counts(groups: Mapping[str, tuple[Sequence[Item], int]]) -> dict[Item, int]:
+    """Pairs differing at each (path, kind), from the signature groups (sig -> items, count)."""
+    out: dict[Item, int] = {}
+    for items, count in groups.values():
+        for item in items:
+            out[item] = out.get(item, 0) + count
     return out
 
 
-def effective_mismatches(groups: dict[str, tuple[list[str], int]],
-                         regressions: set[str]) -> int:
-    """Exchanges whose signature holds at least one regression field.
-
-    `groups` maps a signature id to (its paths, its count)."""
-    return sum(count for paths, count in groups.values() if regressions.intersection(paths))
+def effective_mismatches(groups: Mapping[str, tuple[Sequence[Item], int]],
+                         counted: set[Item]) -> int:
+    """Pairs whose signature holds at least one (path, kind) that is not noise."""
+    return sum(count for items, count in groups.values() if counted.intersection(items))

@@ -1,6 +1,8 @@
-"""Alerts without Grafana: when an endpoint's mismatch rate over the window crosses
-`notify.threshold`, POST one JSON alert to `notify.webhook_url`, and one more when it falls
-back (its resolution) — once per episode, however many requests or evaluations happen.
+"""Alerts without Grafana: when an endpoint fails over the window — the candidate's errors
+above `max_error_rate`, or a regression whose mismatch rate crosses `notify.threshold`
+(`verdict.judge_counts`, the gate's decision) — POST one JSON alert to `notify.webhook_url`,
+and one more when it falls back (its resolution) — once per episode, however many requests
+or evaluations happen.
 
 The open episodes live in Redis (diffsvc.storage.alerts), claimed with HSETNX / HDEL, so several
 report servers, or one restarted, still send each transition once. A transition whose POST
@@ -14,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -24,8 +26,9 @@ from redis import Redis
 
 from diffsvc.config import Config
 from diffsvc.config.appkey import CONFIG
-from diffsvc.report import gate
+from diffsvc.report import data, gate
 from diffsvc.report.appkeys import REDIS
+from diffsvc.report.verdict import Criteria, judge_counts
 from diffsvc.storage import alerts
 
 log = logging.getLogger("diffsvc.notifier")
@@ -41,6 +44,7 @@ class Alert:
     rate: float
     mismatches: int
     pairs: int
+    candidate_errors: int
     threshold: float
     window: str
     at: float
@@ -51,27 +55,32 @@ class Alert:
 
 
 def transitions(counts: Mapping[str, Mapping[str, int]], open_: set[str], threshold: float,
-                min_pairs: int, window: str, now: float) -> list[Alert]:
-    """Alerts to send for this evaluation (pure): endpoints crossing the threshold that have
-    no open episode fire; open ones back at or under it resolve. An endpoint with fewer than
-    `min_pairs` compared pairs in the window neither fires nor resolves."""
+                min_pairs: int, window: str, now: float, criteria: Criteria,
+                counted: Mapping[str, Collection[str]] | None = None) -> list[Alert]:
+    """Alerts to send for this evaluation (pure): endpoints failing (`verdict.judge_counts`:
+    candidate errors, or a regression above the threshold) that have no open episode fire;
+    open ones no longer failing resolve. An endpoint with fewer than `min_pairs` pairs
+    production answered in the window neither fires nor resolves."""
     out = []
     for endpoint in sorted(set(counts) | open_):
         c = counts.get(endpoint, {})
-        mismatches = c.get("mismatches", 0)
-        pairs = c.get("matches", 0) + mismatches
-        if pairs < min_pairs:
+        pairs = c.get("matches", 0) + c.get("mismatches", 0)
+        candidate = c.get("cand_errors", 0)
+        if pairs + candidate < min_pairs:
             continue
-        rate = mismatches / pairs
-        shown = f"{rate:.2%} ({mismatches}/{pairs} pairs, last {window})"
-        if rate > threshold and endpoint not in open_:
-            out.append(Alert("firing", endpoint, round(rate, 6), mismatches, pairs, threshold,
-                             window, now, f"diffsvc: {endpoint} mismatch rate {shown} is above "
-                                          f"{threshold:.2%}"))
-        elif rate <= threshold and endpoint in open_:
-            out.append(Alert("resolved", endpoint, round(rate, 6), mismatches, pairs, threshold,
-                             window, now, f"diffsvc: {endpoint} mismatch rate {shown} is back "
-                                          f"within {threshold:.2%}"))
+        failing, mismatches, _ = judge_counts(endpoint, c, criteria, threshold,
+                                              None if counted is None else
+                                              counted.get(endpoint, ()))
+        rate = mismatches / pairs if pairs else 0.0
+        shown = (f"mismatch rate {rate:.2%} ({mismatches}/{pairs} pairs, {candidate} candidate "
+                 f"errors, last {window})")
+        if failing and endpoint not in open_:
+            out.append(Alert("firing", endpoint, round(rate, 6), mismatches, pairs, candidate,
+                             threshold, window, now, f"diffsvc: {failing} (last {window})"))
+        elif not failing and endpoint in open_:
+            out.append(Alert("resolved", endpoint, round(rate, 6), mismatches, pairs, candidate,
+                             threshold, window, now, f"diffsvc: {endpoint} {shown} is back "
+                                                      f"within {threshold:.2%}"))
     return out
 
 
@@ -83,6 +92,7 @@ class Notifier:
         self.redis = redis
         self.session = session
         self.minutes = max(1, round(cfg.notify_window / 60))
+        self.criteria = Criteria.from_config(cfg)
 
     def _claim(self, alert: Alert) -> bool:
         """Take the transition in Redis; False if another notifier already did."""
@@ -116,9 +126,12 @@ class Notifier:
         loop = asyncio.get_running_loop()
         counts = await loop.run_in_executor(None, gate.window_counts, self.redis, self.minutes)
         open_ = await loop.run_in_executor(None, alerts.open_episodes, self.redis)
+        counted = await loop.run_in_executor(None, data.counted_signatures, self.redis,
+                                             self.criteria)
         sent = []
         for alert in transitions(counts, set(open_), self.cfg.notify_threshold,
-                                 self.cfg.notify_min_pairs, f"{self.minutes}m", time.time()):
+                                 self.cfg.notify_min_pairs, f"{self.minutes}m", time.time(),
+                                 self.criteria, counted):
             if not await loop.run_in_executor(None, self._claim, alert):
                 continue
             if await self._post(alert):

@@ -13,6 +13,8 @@ WINDOW_PARAMS: list[dict[str, Any]] = [
      "description": "start: epoch seconds or ISO 8601 (instead of `window`)"},
     {"name": "until", "in": "query", "schema": {"type": "string"},
      "description": "end: epoch seconds or ISO 8601 (default: now)"},
+    {"name": "build", "in": "query", "schema": {"type": "string"},
+     "description": "the candidate build shown (default: the newest one compared)"},
 ]
 NUM = {"type": "number"}
 INT = {"type": "integer"}
@@ -155,7 +157,8 @@ def document() -> dict[str, Any]:
                                 ("window", {"type": "string", "example": "5m"}),
                                 ("max_mismatch_rate", NUM), ("min_pairs", INT),
                                 ("confidence", NUM),
-                                ("inconclusive", {"enum": ["hold", "pass", "fail"]}))],
+                                ("inconclusive", {"enum": ["hold", "pass", "fail"]}),
+                                ("build", {"type": "string"}))],
                         "responses": {"200": _ok("Gate", "pass"), "412": _ok("Gate", "fail"),
                                       "425": _ok("Gate", "inconclusive"), "400": ERR}},
                 "post": {"summary": "the same, from Flagger's webhook payload (parameters in "

@@ -1,8 +1,12 @@
-"""Noise detection without a secondary: differing values that look volatile (timestamps and
-dates, UUIDs, nonces, hashes, monotonically changing counters) are flagged as suspected
-noise, each with a ready-to-paste ignore rule (the shape of a timing, `query_ms: 3.7`, ranks
-a suggestion first and labels it "timing"); `suggest_yaml` turns them into the config
-YAML printed by `diffsvc rules suggest`. Pure: works on Comparisons, however loaded.
+"""Suspected noise, suggested only on evidence from production's side: the same request
+answered differently by production (learned, `storage.volatility`), or primary and secondary
+differing. The candidate's values alone never decide: shape heuristics (timestamps and dates,
+UUIDs, nonces, hashes, monotonically changing counters; the shape of a timing, `query_ms:
+3.7`, ranks first and is labelled "timing") only rank the suggestions, and a
+field whose candidate value is a function of primary's (`systematic`: a ratio, an offset, a
+case change) is a regression with a cause, never noise. Each suggestion carries a
+ready-to-paste ignore rule; `suggest_yaml` turns them into the config YAML printed by
+`diffsvc rules suggest`. Pure: works on Comparisons, however loaded.
 
 The patterns are compiled once, at import; a value is classified by at most a few
 `fullmatch` calls."""
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,9 +124,10 @@ def rank(suspect: Suspect) -> tuple[bool, float]:
 class Suspect:
     endpoint: str
     path: str
-    reason: str
-    seen: int  # differences that look volatile
-    of: int    # differences of this field observed
+    reason: str  # the shape differences have (ranks suggestions; "volatile": none)
+    seen: int    # differences that look volatile
+    of: int      # differences of this field observed
+    evidence: str = ""  # why production is volatile here: what decided the suggestion
 
     @property
     def rule(self) -> dict[str, Any]:
@@ -131,34 +136,67 @@ class Suspect:
 
     def to_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "path": self.path, "reason": self.reason,
-                "seen": self.seen, "of": self.of, "rule": self.rule}
+                "seen": self.seen, "of": self.of, "evidence": self.evidence, "rule": self.rule}
 
 
 def _ignorable(diff: FieldDiff) -> bool:
     return diff.path not in ("status", "body") and diff.kind in ("changed",)
 
 
-def suspects(comparisons: Iterable[Comparison]) -> list[Suspect]:
-    """Fields whose differences, in these comparisons, mostly look volatile."""
+def _constant(values: Sequence[float]) -> bool:
+    return max(values) - min(values) <= 1e-9 * max(1.0, abs(values[0]))
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return b / a if _number(a) and _number(b) and a else None
+
+
+def systematic(diffs: Sequence[FieldDiff]) -> str | None:
+    """How the candidate's value follows from primary's, when it does in every difference
+    seen (at least two): a ratio, an offset or a case change. That is a regression with a
+    cause, never noise."""
+    pairs = [(d.primary, d.candidate) for d in diffs if d.kind == "changed"]
+    if len(pairs) < 2 or len(pairs) != len(diffs):
+        return None
+    if all(_number(a) and _number(b) for a, b in pairs):
+        ratios = [r for a, b in pairs if (r := _ratio(a, b)) is not None]
+        if len(ratios) == len(pairs) and _constant(ratios) and abs(ratios[0] - 1) > 1e-6:
+            return f"candidate = primary × {ratios[0]:.6g}"
+        offsets = [b - a for a, b in pairs]
+        if _constant(offsets):
+            return f"candidate = primary + {offsets[0]:.6g}"
+        return None
+    if all(isinstance(a, str) and isinstance(b, str) for a, b in pairs):
+        for name in ("upper", "lower", "title", "swapcase"):
+            if all(getattr(a, name)() == b for a, b in pairs):
+                return f"candidate = primary.{name}()"
+    return None
+
+
+def suspects(comparisons: Iterable[Comparison],
+             evidence: Mapping[tuple[str, str], str]) -> list[Suspect]:
+    """Fields to suggest as noise: only those production is seen to change by itself
+    (`evidence`, keyed by (endpoint, path): the same request answered differently, or
+    primary and secondary differing), that only ever change, and whose candidate values are
+    no function of primary's. Shapes (timestamps, UUIDs, counters, ...) only rank them."""
     observed: dict[tuple[str, str], list[FieldDiff]] = defaultdict(list)
     for c in sorted(comparisons, key=lambda c: c.compared_at):
         for diff in c.diffs:
             observed[(c.endpoint, diff.path)].append(diff)
     out = []
     for (endpoint, path), diffs in sorted(observed.items()):
-        if not all(_ignorable(d) for d in diffs):
-            continue  # a field that goes missing or changes type is never noise
+        proof = evidence.get((endpoint, path))
+        if not proof or not all(_ignorable(d) for d in diffs) or systematic(diffs):
+            continue  # no evidence from production, a field that goes missing, or a cause
         reasons = Counter(r for r in (classify(d.primary, d.candidate) for d in diffs) if r)
-        if reasons:
+        if reasons and reasons.most_common(1)[0][1] >= SHARE * len(diffs):
             reason, seen = reasons.most_common(1)[0]
-            if seen >= SHARE * len(diffs):
-                out.append(Suspect(endpoint, path, reason, seen, len(diffs)))
-                continue
-        pairs = [(d.primary, d.candidate) for d in diffs]
-        if looks_like_timing(path, pairs):
-            out.append(Suspect(endpoint, path, "timing", len(diffs), len(diffs)))
-        elif _is_counter(pairs):
-            out.append(Suspect(endpoint, path, "counter", len(diffs), len(diffs)))
+        else:
+            pairs = [(d.primary, d.candidate) for d in diffs]
+            reason = ("timing" if looks_like_timing(path, pairs)
+                      else "counter" if _is_counter(pairs) else "volatile")
+            seen = 0 if reason == "volatile" else len(diffs)  # no shape: ranked last
+        out.append(Suspect(endpoint, path, reason, seen, len(diffs), proof))
     return sorted(out, key=rank, reverse=True)  # stable: ties keep endpoint, path order
 
 
@@ -178,8 +216,8 @@ def suggest_yaml(found: Sequence[Suspect], route_matches: dict[str, str] | None 
         for kind, values in s.rule["ignore"].items():
             if values[0] not in ignore.setdefault(kind, []):
                 ignore[kind].append(values[0])
-        comments.append(f"#   {match}  {s.path}: looks like a {s.reason} in {s.seen} of {s.of} "
-                        "differences")
+        comments.append(f"#   {match}  {s.path}: {s.evidence}; looks like a {s.reason} in "
+                        f"{s.seen} of {s.of} differences")
     doc = {"routes": [{"match": m, "ignore": ign} for m, ign in routes.items()]}
     head = ["# suggested by `diffsvc rules suggest`: suspected noise, review before use"]
     return "\n".join(head + comments) + "\n" + yaml.safe_dump(doc, sort_keys=False)

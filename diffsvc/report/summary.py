@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -14,8 +15,11 @@ from redis import Redis
 from diffsvc.config import parse_duration
 from diffsvc.core import latency
 from diffsvc.errors import ConfigError
-from diffsvc.report.quality import rate
-from diffsvc.storage import store
+from diffsvc.report import data
+from diffsvc.report.model import rate
+from diffsvc.report.verdict import Criteria, judge_counts
+from diffsvc.storage import builds, store
+from diffsvc.storage import quality as diffq
 
 DEFAULT_WINDOW = 3600.0
 MAX_WINDOW = 2 * 86400.0
@@ -83,7 +87,8 @@ def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[flo
 
 
 def endpoint_summary(name: str, buckets: list[dict[str, int]],
-                     histograms: list[dict[str, int]]) -> dict[str, Any]:
+                     histograms: list[dict[str, int]], criteria: Criteria,
+                     counted: Collection[str] | None = None) -> dict[str, Any]:
     """Counters, noise (primary vs secondary, measured only with a secondary) and latency
     over the window, from the per-minute buckets."""
     totals: dict[str, int] = {}
@@ -94,6 +99,8 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]],
     entry: dict[str, Any] = {"endpoint": name}
     entry.update({k: totals.get(k, 0) for k in COUNTERS})
     entry["mismatch_rate"] = rate(entry["mismatches"], entry["mismatches"] + entry["matches"])
+    entry["candidate_errors"] = totals.get("cand_errors", 0)
+    entry["error_kinds"] = diffq.error_kinds(totals)
     entry["noise"] = totals.get("noise_mismatches", 0)
     entry["noise_pairs"] = totals.get("noise_pairs", 0)
     entry["noise_rate"] = rate(entry["noise"], entry["noise_pairs"])
@@ -102,15 +109,25 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]],
                "p99": latency.percentile(merged[key], 0.99)}
         for side, key in (("primary", "p"), ("candidate", "c"))}
     entry["spark"] = spark(buckets)
+    failing, _, judged = judge_counts(name, totals, criteria, 0.0, counted)
+    entry["failure"], entry["classification"] = failing, judged.label
     return entry
 
 
-def build(r: Redis, window: Window) -> dict[str, Any]:
-    """{"window", "totals", "endpoints"}: endpoints sorted by mismatch rate, highest first."""
-    names = store.endpoint_names(r)
-    buckets = store.minute_buckets(r, names, window.minutes)
-    entries = [endpoint_summary(n, *buckets[n]) for n in names]
-    entries.sort(key=lambda e: (-e["mismatch_rate"], -e["pairs"], e["endpoint"]))
-    totals: dict[str, Any] = {k: sum(e[k] for e in entries) for k in (*COUNTERS, "noise")}
+def build(r: Redis, criteria: Criteria, window: Window,
+          build: str | None = None) -> dict[str, Any]:
+    """{"window", "totals", "endpoints", "build", "builds"} of one candidate build (default:
+    the newest): failing endpoints first, then by mismatch rate."""
+    chosen = builds.select(r, build)
+    stored = builds.of_build(store.endpoint_names(r), chosen)
+    buckets = store.minute_buckets(r, list(stored.values()), window.minutes)
+    counted = data.counted_signatures(r, criteria, chosen)
+    entries = [endpoint_summary(n, *buckets[key], criteria, counted.get(n, ()))
+               for n, key in stored.items()]
+    entries.sort(key=lambda e: (e["failure"] is None, -e["mismatch_rate"], -e["pairs"],
+                                e["endpoint"]))
+    totals: dict[str, Any] = {k: sum(e[k] for e in entries)
+                              for k in (*COUNTERS, "candidate_errors", "noise")}
     totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])
-    return {"window": window.to_dict(), "totals": totals, "endpoints": entries}
+    return {"window": window.to_dict(), "totals": totals, "endpoints": entries,
+            "build": chosen or None, "builds": builds.known(r)}

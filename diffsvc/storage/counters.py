@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-from diffsvc.storage import jobqueue, keys, store
+from diffsvc.storage import builds, jobqueue, keys, store
 
 
 @dataclass
@@ -21,12 +21,14 @@ class Snapshot:
     queue_depth: int = 0
 
 
-def read_snapshot(r: Redis) -> Snapshot:
-    names = store.endpoint_names(r)
+def read_snapshot(r: Redis, build: str | None = None) -> Snapshot:
+    """The counters; per endpoint those of one candidate build (default: the newest)."""
+    stored = builds.of_build(store.endpoint_names(r), builds.select(r, build))
+    names = list(stored)
     with r.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.hgetall(keys.totals(name))
-            pipe.hgetall(keys.fields(name))
+            pipe.hgetall(keys.totals(stored[name]))
+            pipe.hgetall(keys.fields(stored[name]))
         pipe.hgetall(keys.GATEWAY_COUNTERS)
         pipe.hgetall(keys.WORKER_COUNTERS)
         pipe.llen(jobqueue.queue(r).key)

@@ -11,6 +11,8 @@ EXCHANGE = PREFIX + ":x:{id}"                      # one stored Exchange (bytes,
 COMPARISON = PREFIX + ":c:{id}"                    # one stored Comparison (bytes, TTL = retention)
 # per endpoint, counted by workers
 ENDPOINTS = PREFIX + ":endpoints"                  # set of endpoint names seen by workers
+                                                   # ("<endpoint> @<build>" for a known build)
+BUILDS = PREFIX + ":builds"                        # zset: candidate build -> first compared at
 TOTALS = PREFIX + ":tot:{endpoint}"                # hash: pairs, matches, mismatches, errors, noise_*
 FIELDS = PREFIX + ":fields:{endpoint}"             # hash: JSONPath -> mismatch count
 SAMPLES = PREFIX + ":samples:{endpoint}"           # list: recent mismatching exchange ids
@@ -21,6 +23,12 @@ GROUPS = PREFIX + ":groups:{endpoint}"             # hash: signature id -> misma
 GROUP_SIGNATURES = PREFIX + ":groupsig:{endpoint}" # hash: signature id -> JSON [[path, kind], ...]
 GROUP_SAMPLES = PREFIX + ":gs:{sig}:{endpoint}"    # list: recent exchange ids of one signature
 EXAMPLES = PREFIX + ":ex:{endpoint}"               # sorted set: a few raw request targets
+NOISE_KINDS = PREFIX + ":noisek:{endpoint}"        # hash: "<kind> <JSONPath>" -> primary-vs-secondary
+ERROR_SAMPLES = PREFIX + ":errs:{endpoint}"        # list: recent candidate-error exchange ids
+VOLATILE = PREFIX + ":vol:{endpoint}"              # hash: JSONPath -> request keys production
+                                                   # answered differently; "n <path>": repeats seen
+PRIMARY_VALUES = PREFIX + ":pv:{key}:{endpoint}"   # hash (TTL): location -> digest of the last
+                                                   # primary value for one request key
 # per process kind
 GATEWAY_COUNTERS = PREFIX + ":gateway"             # hash: requests, mirrored, captured, ...
 WORKER_COUNTERS = PREFIX + ":worker"               # hash: comparison duration histogram, sum
@@ -79,6 +87,22 @@ def group_samples(endpoint: str, sig: str) -> str:
 
 def examples(endpoint: str) -> str:
     return EXAMPLES.format(endpoint=endpoint)
+
+
+def noise_kinds(endpoint: str) -> str:
+    return NOISE_KINDS.format(endpoint=endpoint)
+
+
+def error_samples(endpoint: str) -> str:
+    return ERROR_SAMPLES.format(endpoint=endpoint)
+
+
+def volatile(endpoint: str) -> str:
+    return VOLATILE.format(endpoint=endpoint)
+
+
+def primary_values(endpoint: str, request_key: str) -> str:
+    return PRIMARY_VALUES.format(key=request_key, endpoint=endpoint)
 
 
 def worker_alive(name: str) -> str:

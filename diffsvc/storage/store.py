@@ -15,8 +15,9 @@ from redis.connection import Connection, PythonRespSerializer
 from rq import Queue
 
 from diffsvc.core import latency
+from diffsvc.core import signatures as groups
 from diffsvc.core.models import Comparison, Exchange, FieldDiff
-from diffsvc.storage import jobqueue, keys
+from diffsvc.storage import builds, jobqueue, keys
 
 VERDICT_FIELD = {"match": "matches", "mismatch": "mismatches", "error": "errors"}
 SAMPLES_KEPT = 50
@@ -31,15 +32,17 @@ COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
 # than the comparisons themselves. Key names are inside it (built by `keys`): diffsvc needs
 # one Redis, not a Cluster.
 # ARGV: 1 ttl, 2 samples kept, 3 samples kept per group, 4 JSON {keysets, records}:
-#   keysets: [{totals, fields, samples, minute, latency, noise_fields, groups,
-#   group_signatures, group_samples}], one per (endpoint, minute, group) in the batch;
+#   keysets: [{totals, fields, samples, minute, latency, noise_fields, noise_kinds, groups,
+#   group_signatures, group_samples, error_samples}], one per (endpoint, minute, group);
 #   records: [{key (of the comparison), comparison (stored bytes), ks (keyset number, from
 #   1), verdict (counter field), endpoint, id, lat ([] or [primary field, candidate field]),
-#   noise (0: no secondary, 1: equal, 2: differed), noise_paths, paths, sig ('' or
-#   signature id), sig_json}]; 5 the endpoints set
+#   noise (0: no secondary, 1: equal, 2: differed), noise_paths, noise_kinds ("<kind>
+#   <path>"), paths, sig ('' or signature id), sig_json, err ('' or the error kind of a
+#   candidate call that failed where primary answered), build, at}]; 5 the endpoints set,
+#   6 the builds zset (each build's first comparison time, kept with NX)
 _RECORD = """
 local ttl, kept, group_kept = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local counts, expiring, lists, signatures, endpoints = {}, {}, {}, {}, {}
+local counts, expiring, lists, signatures, endpoints, builds = {}, {}, {}, {}, {}, {}
 local function add(key, field)
   local h = counts[key]
   if not h then h = {}; counts[key] = h end
@@ -59,16 +62,25 @@ for _, c in ipairs(batch.records) do
     add(k.totals, 'pairs'); add(k.totals, c.verdict)
     add(k.minute, 'pairs'); add(k.minute, c.verdict); expiring[k.minute] = true
     endpoints[c.endpoint] = true
+    if c.build ~= '' and (not builds[c.build] or c.at < builds[c.build]) then
+      builds[c.build] = c.at
+    end
     for _, f in ipairs(c.lat) do add(k.latency, f); expiring[k.latency] = true end
     for _, p in ipairs(c.paths) do add(k.fields, p) end
     if c.verdict == 'mismatches' then push(k.samples, c.id, kept) end
+    if c.err ~= '' then
+      add(k.totals, 'cand_errors'); add(k.minute, 'cand_errors')
+      add(k.totals, 'error:' .. c.err); add(k.minute, 'error:' .. c.err)
+      push(k.error_samples, c.id, kept)
+    end
     if c.noise > 0 then
       add(k.totals, 'noise_pairs'); add(k.minute, 'noise_pairs')
       if c.noise == 2 then add(k.totals, 'noise_mismatches'); add(k.minute, 'noise_mismatches') end
       for _, p in ipairs(c.noise_paths) do add(k.noise_fields, p) end
+      for _, p in ipairs(c.noise_kinds) do add(k.noise_kinds, p) end
     end
     if c.sig ~= '' then
-      add(k.groups, c.sig)
+      add(k.groups, c.sig); add(k.minute, 'sig:' .. c.sig)
       local sigs = signatures[k.group_signatures] or {}
       signatures[k.group_signatures] = sigs
       sigs[c.sig] = c.sig_json
@@ -80,6 +92,7 @@ for key, h in pairs(counts) do
   for field, n in pairs(h) do redis.call('HINCRBY', key, field, n) end
 end
 for name in pairs(endpoints) do redis.call('SADD', ARGV[5], name) end
+for build, at in pairs(builds) do redis.call('ZADD', ARGV[6], 'NX', at, build) end
 for key, sigs in pairs(signatures) do
   for sig, json in pairs(sigs) do redis.call('HSETNX', key, sig, json) end
 end
@@ -151,17 +164,18 @@ def load_exchanges(r: Redis, ids: Sequence[str]) -> list[Exchange | None]:
 
 def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
                        latencies: Mapping[str, tuple[float, float]] | None = None,
-                       noise: Mapping[str, list[FieldDiff] | None] | None = None) -> int:
+                       noise: Mapping[str, list[FieldDiff] | None] | None = None,
+                       candidate_errors: Mapping[str, str] | None = None) -> int:
     """Store comparisons and count them, each exchange at most once. Returns how many counted.
     `latencies` (exchange id -> primary ms, candidate ms) feeds the per-minute histograms;
     `noise` (exchange id -> primary-vs-secondary diffs, None without a usable secondary)
-    feeds the noise counts. A mismatch is also counted in its signature group."""
-    from diffsvc.core import signatures as groups
-
-    latencies, noise = latencies or {}, noise or {}
+    feeds the noise counts; `candidate_errors` (exchange id -> error kind) the candidate's
+    errors (only where primary answered). A mismatch is also counted in its signature group."""
+    latencies, noise, errs = latencies or {}, noise or {}, candidate_errors or {}
     records = []
     keysets: dict[tuple[str, int, str], int] = {}  # a batch shares most endpoint keys
     for c in comparisons:
+        name = builds.scoped(c.endpoint, c.build)  # each build counts apart
         minute = int(c.compared_at // 60)
         lat = latencies.get(c.exchange_id)
         sig_id, sig_json = "", ""
@@ -172,18 +186,21 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
         secondary = noise.get(c.exchange_id) if c.verdict != "error" else None
         records.append({
             "key": keys.comparison(c.exchange_id), "comparison": c.to_bytes().decode(),
-            "ks": keysets.setdefault((c.endpoint, minute, sig_id), len(keysets) + 1),
-            "verdict": VERDICT_FIELD[c.verdict], "endpoint": c.endpoint, "id": c.exchange_id,
+            "ks": keysets.setdefault((name, minute, sig_id), len(keysets) + 1),
+            "verdict": VERDICT_FIELD[c.verdict], "endpoint": name, "id": c.exchange_id,
+            "build": c.build, "at": c.compared_at,
             "lat": [latency.field("p", lat[0]), latency.field("c", lat[1])] if lat else [],
             "noise": 0 if secondary is None else 2 if secondary else 1,
             "noise_paths": sorted({d.path for d in secondary}) if secondary else [],
-            "paths": c.paths, "sig": sig_id, "sig_json": sig_json})
+            "noise_kinds": sorted({f"{d.kind} {d.path}" for d in secondary}) if secondary
+            else [], "paths": c.paths, "sig": sig_id, "sig_json": sig_json,
+            "err": errs.get(c.exchange_id, "") if c.verdict == "error" else ""})
     if not records:
         return 0
     batch = {"records": records, "keysets": [_endpoint_keys(*where) for where in keysets]}
     script = r.register_script(_RECORD)
     return int(script(args=[int(ttl), SAMPLES_KEPT, groups.SAMPLES_PER_GROUP,
-                            orjson.dumps(batch), keys.ENDPOINTS]))
+                            orjson.dumps(batch), keys.ENDPOINTS, keys.BUILDS]))
 
 
 def _endpoint_keys(endpoint: str, minute: int, sig_id: str) -> dict[str, str]:
@@ -192,8 +209,10 @@ def _endpoint_keys(endpoint: str, minute: int, sig_id: str) -> dict[str, str]:
     return {"totals": keys.totals(endpoint), "fields": keys.fields(endpoint),
             "samples": keys.samples(endpoint), "minute": keys.minute(endpoint, minute),
             "latency": keys.latency(endpoint, minute), "noise_fields": keys.noise_fields(endpoint),
-            "groups": keys.groups(endpoint), "group_signatures": keys.group_signatures(endpoint),
-            "group_samples": keys.group_samples(endpoint, sig_id)}
+            "noise_kinds": keys.noise_kinds(endpoint), "groups": keys.groups(endpoint),
+            "group_signatures": keys.group_signatures(endpoint),
+            "group_samples": keys.group_samples(endpoint, sig_id),
+            "error_samples": keys.error_samples(endpoint)}
 
 
 EXAMPLES_KEPT = 5  # raw request targets kept per endpoint
@@ -333,8 +352,15 @@ def clear(r: Redis, endpoint: str | None = None) -> int:
     if endpoint is None:
         pattern = keys.PREFIX + ":*"
         keep = {keys.RULES, keys.RULES_VERSION}
-    else:
-        pattern, keep = keys.endpoint_pattern(endpoint), set()
+        return _delete(r, pattern, keep)
+    deleted = 0
+    for name in {endpoint, *(n for n in endpoint_names(r) if builds.split(n)[0] == endpoint)}:
+        deleted += _delete(r, keys.endpoint_pattern(name), set())  # every build of it
+        deleted += int(r.srem(keys.ENDPOINTS, name))
+    return deleted
+
+
+def _delete(r: Redis, pattern: str, keep: set[str]) -> int:
     deleted = 0
     batch: list[bytes] = []
     for key in r.scan_iter(match=pattern, count=1000):
@@ -345,8 +371,6 @@ def clear(r: Redis, endpoint: str | None = None) -> int:
             batch = []
     if batch:
         deleted += int(r.unlink(*batch))
-    if endpoint is not None:
-        deleted += int(r.srem(keys.ENDPOINTS, endpoint))
     return deleted
 
 
@@ -357,32 +381,3 @@ def endpoint_names(r: Redis) -> list[str]:
 def load_comparisons(r: Redis, ids: Sequence[str]) -> list[Comparison | None]:
     raws = cast("list[bytes | None]", r.mget([keys.comparison(i) for i in ids])) if ids else []
     return [Comparison.from_bytes(raw) if raw else None for raw in raws]
-
-
-# ---- diff quality: noise counts (primary vs secondary) and signature groups ----------------
-
-def quality_stats(r: Redis, endpoints: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per endpoint: noise_pairs, noise_mismatches, noise fields {path: n} and groups
-    {signature id: (signature JSON, count)}."""
-    with r.pipeline(transaction=False) as pipe:
-        for name in endpoints:
-            pipe.hmget(keys.totals(name), "noise_pairs", "noise_mismatches")
-            pipe.hgetall(keys.noise_fields(name))
-            pipe.hgetall(keys.groups(name))
-            pipe.hgetall(keys.group_signatures(name))
-        replies = pipe.execute()
-    out: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(endpoints):
-        totals, noise, counts, sigs = replies[4 * i: 4 * i + 4]
-        sig_text = {k.decode(): v for k, v in sigs.items()}
-        out[name] = {
-            "noise_pairs": int(totals[0] or 0), "noise_mismatches": int(totals[1] or 0),
-            "noise_fields": ints(noise),
-            "groups": {sig: (sig_text.get(sig, b"[]"), n) for sig, n in ints(counts).items()},
-        }
-    return out
-
-
-def group_samples(r: Redis, endpoint: str, sig: str, n: int = 5) -> list[str]:
-    return [x.decode() for x in cast("list[bytes]", r.lrange(keys.group_samples(endpoint, sig),
-                                                            0, n - 1))]

@@ -69,7 +69,9 @@ def test_overview_endpoint_exchange_and_ignore_field(demo_stack, browser, shots)
     first.locator("a").click()
     page.wait_for_selector("#fields tbody tr")
     price = page.locator('#fields tr[data-path="$.price"]')
-    assert price.locator("td").nth(1).inner_text() == "10"
+    assert price.locator("td").nth(1).inner_text() == "changed"
+    assert price.locator("td.verdict").inner_text().startswith("regression")
+    assert price.locator("td").nth(3).inner_text() == "10"
     assert page.locator("#samples li").count() == 10
     page.screenshot(path=str(shots / "endpoint.png"), full_page=True)
 
@@ -125,3 +127,76 @@ def test_ui_with_a_token_asks_once_and_remembers(serve, r, make_config, browser)
     page2.goto(base + "/?token=t0ken#/rules")
     page2.wait_for_selector("text=Ignore rules added from the UI")
     assert "token=" not in page2.url
+
+
+def test_a_dead_candidate_is_red_with_its_reasons_and_error_exchanges(serve, r, make_config,
+                                                                      browser, shots):
+    from diffsvc import gateway
+    from diffsvc.demo import upstream
+    from diffsvc.report import server
+    from tests.conftest import run_worker_burst
+    from tests.integration.demo_helpers import send, wait_captured
+    from tests.integration.test_failing_candidate import closed_port
+
+    cfg = make_config(primary=serve(upstream.build_app("prod")).url,
+                      candidate=f"http://127.0.0.1:{closed_port()}", shadow_timeout=0.5)
+    send(serve(gateway.build_app(cfg)).url, [f"/api/products/{i}" for i in range(1, 13)])
+    wait_captured(r, 12)
+    run_worker_burst(cfg)
+    base = serve(server.build_app(cfg)).url
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    # overview: the endpoint is red (FAIL, no pair compared) and says why
+    page.goto(base + "/")
+    page.wait_for_selector("#endpoints tbody tr")
+    row = page.locator("#endpoints tbody tr").first
+    assert "band-row-high" in (row.get_attribute("class") or "")
+    assert row.locator(".rate").inner_text() == "FAIL"
+    assert "candidate errors 12/12 (connection refused) > 1%" in row.locator(".failure").inner_text()
+    page.screenshot(path=str(shots / "overview-failing.png"), full_page=True)
+
+    # the endpoint page: the failure, the error kinds and messages, the error exchanges
+    row.locator("a").click()
+    page.wait_for_selector("#errors")
+    assert "FAIL" in page.locator("#failure").inner_text()
+    errors = page.locator("#errors").inner_text()
+    assert "12 of 12" in errors and "connection refused 12" in errors
+    assert page.locator("#errors .reasons li").count() >= 1
+    assert page.locator("#error-samples li").count() == 12
+    page.screenshot(path=str(shots / "endpoint-failing.png"), full_page=True)
+
+    # an error exchange opens: the candidate's column shows its error
+    page.locator("#error-samples li a").first.click()
+    page.wait_for_selector('[data-side="candidate"] .error-text')
+    assert page.locator('[data-side="candidate"] .http-status').inner_text() == "error"
+    assert page.locator('[data-side="primary"] .http-status').inner_text() == "HTTP 200"
+    page.screenshot(path=str(shots / "exchange-error.png"), full_page=True)
+    assert problems == []
+
+
+def test_the_build_selector_shows_each_build_on_its_own(serve, r, make_config, browser):
+    from diffsvc import gateway
+    from diffsvc.report import server
+    from tests.conftest import run_worker_burst
+    from tests.integration.demo_helpers import send, wait_captured
+    from tests.integration.test_builds import service
+
+    state = {"build": "41"}
+    cfg = make_config(primary=serve(service("prod", state)).url,
+                      candidate=serve(service("candidate", state)).url, version_header="X-Build")
+    gw = serve(gateway.build_app(cfg))
+    for n, build in enumerate(("41", "42"), start=1):
+        state["build"] = build
+        send(gw.url, [f"/items/{i}" for i in range(20)])
+        wait_captured(r, 20 * n)
+        run_worker_burst(cfg)
+    page = browser.new_page()
+    page.goto(serve(server.build_app(cfg)).url + "/")
+    page.wait_for_selector("#endpoints tbody tr")
+    assert page.locator("#build option").all_inner_texts() == ["newest (42)", "42", "41"]
+    assert page.locator("#endpoints tbody tr .rate").inner_text() == "0.0%"
+    page.select_option("#build", "41")
+    page.wait_for_selector("#endpoints tbody tr .failure")
+    assert page.locator("#endpoints tbody tr .rate").inner_text() == "100.0%"

@@ -17,7 +17,7 @@ from diffsvc.demo import run as demo_run
 from diffsvc.demo import upstream as demo_upstream
 from diffsvc.report import data
 from diffsvc.storage import store
-from tests.conftest import run_worker_burst
+from tests.conftest import CRITERIA, run_worker_burst
 
 USERS = "GET /api/users/{id}"
 PRODUCTS = "GET /api/products/{id}"
@@ -65,4 +65,4 @@ def traffic(serve: Callable[..., Any], r: Redis, redis_url: str, users: int = 12
 def report_summary(r: Redis) -> dict[str, tuple[int, float, list[str]]]:
     """Per endpoint: pairs, mismatch rate and differing paths, to compare two runs' reports."""
     return {e["endpoint"]: (e["pairs"], e["mismatch_rate"], sorted(f["path"] for f in e["fields"]))
-            for e in data.build(r)["endpoints"]}
+            for e in data.build(r, CRITERIA).to_dict()["endpoints"]}

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from diffsvc import config, gateway
 from diffsvc.report import data
-from tests.conftest import run_worker_burst
+from tests.conftest import CRITERIA, run_worker_burst
 from tests.integration.demo_helpers import wait_captured
 
 
@@ -37,11 +37,12 @@ def test_changed_field_is_reported_with_its_path(serve, r, redis_url):
             assert b"example.com" in resp.read()
     wait_captured(r, 20)
     run_worker_burst(cfg)
-    report = data.build(r)
+    report = data.build(r, CRITERIA).to_dict()
     [entry] = report["endpoints"]
     assert entry["endpoint"] == "GET /api/users/{id}"
     assert (entry["pairs"], entry["mismatches"], entry["mismatch_rate"]) == (20, 20, 1.0)
-    assert entry["fields"] == [{"path": "$.email", "mismatches": 20, "rate": 1.0}]
+    assert [{k: f[k] for k in ("path", "mismatches", "rate")} for f in entry["fields"]] == \
+        [{"path": "$.email", "mismatches": 20, "rate": 1.0}]
 
 
 def test_percent_encoded_query_and_path_reach_primary_as_sent(serve, r, redis_url):
@@ -89,11 +90,12 @@ def test_a_header_rule_added_from_the_ui_stops_new_header_mismatches(serve, r, r
                 assert resp.headers["X-Build"] == "41"
         wait_captured(r, total)
         run_worker_burst(cfg)
-        [entry] = data.build(r)["endpoints"]
+        [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
         return entry
 
     entry = send(10, 10)
-    assert entry["fields"] == [{"path": "header.x-build", "mismatches": 10, "rate": 1.0}]
+    assert [{k: f[k] for k in ("path", "mismatches", "rate")} for f in entry["fields"]] == \
+        [{"path": "header.x-build", "mismatches": 10, "rate": 1.0}]
     rulestore.add(r, entry["fields"][0]["path"], entry["endpoint"])  # what the UI button sends
     entry = send(10, 20)
     assert (entry["pairs"], entry["mismatches"]) == (20, 10)

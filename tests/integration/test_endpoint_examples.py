@@ -9,9 +9,9 @@ from redis import Redis
 
 from diffsvc.config import Config
 from diffsvc.core.models import Exchange, Reply, Request
-from diffsvc.report import data, render
+from diffsvc.report import data, formats
 from diffsvc.storage import jobqueue, keys, store
-from tests.conftest import run_worker_burst
+from tests.conftest import CRITERIA, run_worker_burst
 
 
 def reply(n: int) -> Reply:
@@ -27,11 +27,11 @@ def test_each_template_keeps_a_few_raw_examples(make_config: Callable[..., Confi
     for start in range(0, len(exchanges), cfg.batch_size):
         store.write_exchanges(r, q, exchanges[start:start + cfg.batch_size], cfg.retention)
     run_worker_burst(cfg)
-    [entry] = data.build(r)["endpoints"]
+    [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
     assert entry["endpoint"] == "GET /db/t/{id}.json" and entry["pairs"] == 12
     targets = {e.request.target for e in exchanges}
     assert len(entry["examples"]) == store.EXAMPLES_KEPT
     assert set(entry["examples"]) <= targets
     assert 0 < r.ttl(keys.examples(entry["endpoint"])) <= cfg.retention
-    text = render.as_table(data.build(r))
+    text = formats.as_table(data.build(r, CRITERIA))
     assert f"    e.g. {', '.join(entry['examples'])}" in text

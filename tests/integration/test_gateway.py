@@ -21,7 +21,7 @@ from diffsvc.config import Config
 from diffsvc.errors import ConfigError
 from diffsvc.ops.embedded import free_port
 from diffsvc.report import data
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 
 BINARY = bytes(range(256)) * 40
 GZ_BODY = gzip.compress(b'{"compressed": true, "pad": "' + b"z" * 2000 + b'"}')
@@ -260,7 +260,7 @@ def _error_verdicts(r: Redis, cfg: Config, n: int, gw: ServedApp, prod: ServedAp
         assert (status, body) == (direct[0], direct[2])
     wait_until(lambda: counters(gw).get("captured", 0) >= n, f"{n} captured exchanges")
     run_worker_burst(cfg)
-    [entry] = data.build(r)["endpoints"]
+    [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
     return entry
 
 

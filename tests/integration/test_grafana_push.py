@@ -131,8 +131,8 @@ def test_push_creates_then_updates_without_duplicates(serve):
 
     fake.calls.clear()
     result = grafana.push(url, TOKEN)  # again: updates
-    assert result.rules_created == [] and len(result.rules_updated) == 3
-    assert len(fake.folders) == 1 and len(fake.dashboards) == 1 and len(fake.rules) == 3
+    assert result.rules_created == [] and len(result.rules_updated) == len(dashgen.ALERTS) == 4
+    assert len(fake.folders) == 1 and len(fake.dashboards) == 1 and len(fake.rules) == 4
     assert fake.dashboards["diffsvc-overview"]["version"] == 2
     assert ("POST", "/api/folders") not in fake.calls
     assert ("POST", "/api/v1/provisioning/alert-rules") not in fake.calls

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from diffsvc.report import data, server
 from diffsvc.storage import keys
+from tests.conftest import CRITERIA
 from tests.integration import demo_helpers
 from tests.integration.demo_helpers import PRODUCTS, USERS
 
@@ -29,12 +30,13 @@ def scrape(url: str, token: str | None = None) -> dict[tuple[str, tuple[tuple[st
 def test_metrics_match_the_report(serve, r, redis_url):
     cfg = demo_helpers.traffic(serve, r, redis_url, users=60, products=50)
     samples = scrape(serve(server.build_app(cfg)).url)
-    report = {e["endpoint"]: e for e in data.build(r)["endpoints"]}
+    report = {e["endpoint"]: e for e in data.build(r, CRITERIA).to_dict()["endpoints"]}
     for endpoint in (USERS, PRODUCTS):
         ep = (("endpoint", endpoint),)
         assert samples[("diffsvc_comparisons_total", ep)] == report[endpoint]["pairs"]
         assert samples[("diffsvc_mismatches_total", ep)] == report[endpoint]["mismatches"]
-        assert samples[("diffsvc_errors_total", ep)] == report[endpoint]["errors"] == 0
+        errors = (("endpoint", endpoint), ("kind", "not_candidate"))
+        assert samples[("diffsvc_errors_total", errors)] == report[endpoint]["errors"] == 0
         assert samples[("diffsvc_noise_total", ep)] == 0
     assert samples[("diffsvc_mismatches_total", (("endpoint", PRODUCTS),))] == 16
     assert samples[("diffsvc_field_mismatches_total",

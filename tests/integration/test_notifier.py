@@ -15,6 +15,7 @@ from aiohttp import web
 from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.report import notifier, server
 from diffsvc.storage import store
+from tests.conftest import CRITERIA
 
 ENDPOINT = "GET /api/products/{id}"
 
@@ -108,7 +109,9 @@ def test_the_report_server_runs_the_notifier(serve, r, make_config):
     ({"e": {"matches": 90, "mismatches": 10}}, {"e"}, ["resolved"]),
     ({"e": {"matches": 5, "mismatches": 0}}, {"e"}, []),              # too few to resolve
     ({}, {"e"}, []),                                                  # no traffic: stays open
+    ({"e": {"cand_errors": 60, "error:connect": 60}}, set(), ["firing"]),  # a dead candidate
+    ({"e": {"matches": 100}}, {"e"}, ["resolved"]),
 ])
 def test_transitions(counts, open_, expected):
-    alerts = notifier.transitions(counts, open_, 0.1, 50, "5m", 0.0)
+    alerts = notifier.transitions(counts, open_, 0.1, 50, "5m", 0.0, CRITERIA)
     assert [a.status for a in alerts] == expected

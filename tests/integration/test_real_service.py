@@ -22,7 +22,7 @@ from werkzeug import serving
 
 from diffsvc import config
 from diffsvc.report import data
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
 
 ROUNDS = 8
@@ -99,7 +99,7 @@ def test_noise_is_recognised_and_a_change_is_found(serve, instances, redis_url: 
                                  "secondary": instances["secondary"].url,
                                  "candidate": instances["candidate"].url})
     drive(serve, cfg, [*UNCHANGED, "/json"])
-    report = by_endpoint(data.build(r))
+    report = by_endpoint(data.build(r, CRITERIA).to_dict())
     noisy = 0
     for path in UNCHANGED:
         name = "GET " + path.split("?")[0].replace("/64", "/{id}").replace("/418", "/{id}")
@@ -127,10 +127,15 @@ def test_without_secondary_rules_suggest_finds_the_volatile_fields(
                                  "primary": instances["primary"].url,
                                  "candidate": instances["secondary"].url})
     drive(serve, cfg, ["/uuid"])
-    entry = by_endpoint(data.build(r))["GET /uuid"]
-    assert entry["mismatch_rate"] == 1.0  # no secondary: nothing is assumed to be noise
+    entry = by_endpoint(data.build(r, CRITERIA).to_dict())["GET /uuid"]
+    # no secondary, but production answered the same request (GET /uuid) differently on
+    # every repeat: that learned volatility is the baseline, so $.uuid is noise
+    assert entry["raw"]["mismatch_rate"] == 1.0 and entry["mismatch_rate"] == 0.0
+    [field] = entry["fields"]
+    assert (field["classification"], field["baseline"]) == ("noise", "production")
     [suspect] = entry["suspected_noise"]
     assert (suspect["path"], suspect["reason"]) == ("$.uuid", "uuid")
+    assert suspect["evidence"].startswith("production answered the same request differently")
     done = subprocess.run([sys.executable, "-m", "diffsvc", "rules", "suggest",
                            "--redis-url", redis_url], capture_output=True, text=True,
                           timeout=60, check=False)
@@ -146,4 +151,4 @@ def test_without_secondary_rules_suggest_finds_the_volatile_fields(
                                   "candidate": instances["secondary"].url,
                                   "routes": suggested["routes"]})
     drive(serve, cfg2, ["/uuid"])
-    assert by_endpoint(data.build(r))["GET /uuid"]["mismatch_rate"] == 0.0
+    assert by_endpoint(data.build(r, CRITERIA).to_dict())["GET /uuid"]["mismatch_rate"] == 0.0

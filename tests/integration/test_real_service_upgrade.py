@@ -34,12 +34,13 @@ from redis import Redis
 
 from diffsvc import config
 from diffsvc.report import data
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 from tests.integration import realservice
 from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
 
 OLD, NEW = "2.1.1", "2.4.2"
-ROUNDS = 2  # each URL crawled twice: a field that differs once in production is caught
+ROUNDS = 4  # each URL crawled four times: enough evidence for a regression at 95 % (2 of 2
+#            pairs is not), and production repeats to learn its volatility from
 ROUTES = [{"match": "GET /simple/{project}/"}, {"match": "GET /{project}/json"},
           {"match": "GET /packages/{file}"}]
 UPGRADED_PAGE = {("$.html[*]['@lang']", "added"), ("$.html[*].head[*].meta", "added")}
@@ -111,7 +112,7 @@ def run(serve: Callable[[web.Application], ServedApp], redis_url: str, r: Redis,
     total = ROUNDS * len(requests)
     wait_until(lambda: counters(gw).get("captured", 0) >= total, f"{total} captured", 60)
     run_worker_burst(cfg)
-    report = {e["endpoint"]: e for e in data.build(r)["endpoints"]}
+    report = {e["endpoint"]: e for e in data.build(r, CRITERIA).to_dict()["endpoints"]}
     assert sum(e["pairs"] for e in report.values()) == total
     assert all(e["errors"] == 0 for e in report.values()), report
     return report

@@ -17,7 +17,7 @@ from redis import Redis
 from diffsvc import gateway
 from diffsvc.config import Config
 from diffsvc.report import data
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 from tests.integration.test_gateway import counters, fetch, wait_until
 
 USERS, PRODUCTS = 12, 8
@@ -70,7 +70,7 @@ def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_only_ignored_fields_differ_gives_rate_zero(compared: Config, r: Redis) -> None:
-    users = by_name(data.build(r))["GET /api/users/{id}"]
+    users = by_name(data.build(r, CRITERIA).to_dict())["GET /api/users/{id}"]
     assert (users["pairs"], users["matches"], users["mismatches"], users["errors"]) == \
         (USERS, USERS, 0, 0)
     assert users["mismatch_rate"] == 0.0
@@ -78,14 +78,14 @@ def test_only_ignored_fields_differ_gives_rate_zero(compared: Config, r: Redis) 
 
 
 def test_changed_field_gives_rate_one_with_its_path(compared: Config, r: Redis) -> None:
-    products = by_name(data.build(r))["GET /api/products/{id}"]
+    products = by_name(data.build(r, CRITERIA).to_dict())["GET /api/products/{id}"]
     assert (products["pairs"], products["mismatches"]) == (PRODUCTS, PRODUCTS)
     assert products["mismatch_rate"] == 1.0
     assert [(f["path"], f["mismatches"]) for f in products["fields"]] == [("$.price", PRODUCTS)]
 
 
 def test_endpoints_sorted_by_mismatch_rate(compared: Config, r: Redis) -> None:
-    names = [e["endpoint"] for e in data.build(r)["endpoints"]]
+    names = [e["endpoint"] for e in data.build(r, CRITERIA).to_dict()["endpoints"]]
     assert names == ["GET /api/products/{id}", "GET /api/users/{id}"]
 
 

@@ -21,7 +21,7 @@ def test_junit_has_one_case_per_endpoint_failing_above_threshold(demo_stack, red
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert set(cases) == {PRODUCTS, "GET /api/users/{id}", "GET /api/search"}
     failure = cases[PRODUCTS].find("failure")
-    assert failure is not None and "33.33% > 5.00%" in failure.get("message", "")
+    assert failure is not None and "33.33% (10/30) is above 5.00%" in failure.get("message", "")
     assert "$.price: 10" in (failure.text or "")
     assert cases["GET /api/users/{id}"].find("failure") is None
     assert root.get("failures") == "1"

@@ -3,6 +3,7 @@ candidate) → Redis → worker → report with raw, noise and effective figures
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -11,10 +12,11 @@ from redis import Redis
 
 from diffsvc import config
 from diffsvc.core.models import Comparison, FieldDiff
-from diffsvc.report import data, render
+from diffsvc.report import data, formats
 from diffsvc.report.noise import Margins
+from diffsvc.storage import quality as diffq
 from diffsvc.storage import store
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
 
 N = 40  # requests; the candidate changes the price of every 4th item
@@ -46,7 +48,7 @@ def run(serve: Callable[[web.Application], ServedApp], redis_url: str) -> config
 
 def test_report_shows_raw_noise_and_effective(serve, redis_url: str, r: Redis) -> None:
     run(serve, redis_url)
-    [entry] = data.build(r)["endpoints"]
+    [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
     changed = N // 4
     assert entry["raw"] == {"matches": 0, "mismatches": N, "mismatch_rate": 1.0}
     assert entry["noise"]["pairs"] == N and entry["noise"]["mismatches"] == N
@@ -65,14 +67,14 @@ def test_report_shows_raw_noise_and_effective(serve, redis_url: str, r: Redis) -
     for sample in price["samples"]:
         comparison = store.load_comparison(r, sample)
         assert comparison and "$.price" in comparison.paths
-    table = render.as_table(data.build(r))
+    table = formats.as_table(data.build(r, CRITERIA))
     assert "RAW" in table and "NOISE" in table and "= noise, not counted" in table
     assert "group x10: $.price changed, $.token changed" in table
 
 
 def test_margins_are_configurable(serve, redis_url: str, r: Redis) -> None:
     run(serve, redis_url)
-    [entry] = data.build(r, margins=Margins(min_relative=0.25, min_absolute=0.5))["endpoints"]
+    [entry] = data.build(r, dataclasses.replace(CRITERIA, margins=Margins(0.25, 0.5))).to_dict()["endpoints"]
     assert entry["mismatches"] == 0 and entry["raw"]["mismatches"] == N
     assert not any(f["regression"] for f in entry["fields"])
 
@@ -82,7 +84,7 @@ def test_noise_and_groups_are_counted_once_per_exchange(r: Redis) -> None:
     noise = [FieldDiff("$.a", "changed", 1, 3)]
     assert store.record_comparisons(r, [c], 60, noise={"ex1": noise}) == 1
     assert store.record_comparisons(r, [c], 60, noise={"ex1": noise}) == 0
-    q = store.quality_stats(r, ["GET /x"])["GET /x"]
+    q = diffq.quality_stats(r, ["GET /x"])["GET /x"]
     assert (q["noise_pairs"], q["noise_mismatches"], q["noise_fields"]) == (1, 1, {"$.a": 1})
     assert [n for _, n in q["groups"].values()] == [1]
 
@@ -99,7 +101,7 @@ def test_the_summary_noise_is_taken_over_its_window(r: Redis) -> None:
     store.record_comparisons(r, [old, new], 7200, noise={"old": diff, "new": []})
 
     def noise(seconds: float) -> tuple[int, int]:
-        [entry] = summary.build(r, summary.Window(now - seconds, now + 1))["endpoints"]
+        [entry] = summary.build(r, CRITERIA, summary.Window(now - seconds, now + 1))["endpoints"]
         return entry["noise"], entry["noise_pairs"]
 
     assert noise(900) == (0, 1)  # the last 15 minutes: one pair with a secondary, no noise

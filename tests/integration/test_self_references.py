@@ -18,7 +18,7 @@ from redis import Redis
 from diffsvc import config
 from diffsvc.config import Config
 from diffsvc.report import data
-from tests.conftest import ServedApp, run_worker_burst
+from tests.conftest import CRITERIA, ServedApp, run_worker_burst
 from tests.integration.test_gateway import counters, fetch, gateway_for, wait_until
 
 HOSTS = web.AppKey("hosts", list)
@@ -65,7 +65,7 @@ def run(serve: Callable[[web.Application], ServedApp], make_config: Callable[...
         assert fetch(gw.url, path, headers={"Host": "shop.example.com"})[0] in (200, 302)
     wait_until(lambda: counters(gw).get("captured", 0) >= len(paths), "captured")
     run_worker_burst(cfg)
-    return data.build(r), ups
+    return data.build(r, CRITERIA).to_dict(), ups
 
 
 def test_self_references_compare_equal_and_real_changes_remain(serve, make_config, r) -> None:
@@ -121,7 +121,7 @@ def test_without_secondary_suggested_rules_leave_only_the_real_changes(serve, ma
         wait_until(lambda: counters(gw).get("captured", 0) >= 3 * len(paths), "captured")
         run_worker_burst(cfg)
         return {e["endpoint"]: sorted(f["path"] for f in e["fields"])
-                for e in data.build(r)["endpoints"]}
+                for e in data.build(r, CRITERIA).to_dict()["endpoints"]}
 
     real = {"GET /rows": ["$.version"], "GET /": ["$.html[*].body[*].footer[*]['#text']"]}
     first = crawl([])

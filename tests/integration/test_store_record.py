@@ -10,6 +10,7 @@ from redis import Redis
 from diffsvc.core import signatures as groups
 from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.storage import keys, store
+from diffsvc.storage import quality as diffq
 
 
 def _mismatch(i: int, endpoint: str = "GET /a", path: str = "$.x") -> Comparison:
@@ -42,9 +43,9 @@ def test_a_batch_is_counted_once_per_exchange_and_stored_intact(r: Redis) -> Non
     # one group per signature, its newest samples, its signature text
     sig = groups.signature(_mismatch(0).diffs)
     sig_id = groups.signature_id(sig)
-    q = store.quality_stats(r, ["GET /a"])["GET /a"]
+    q = diffq.quality_stats(r, ["GET /a"])["GET /a"]
     assert q["groups"] == {sig_id: (groups.signature_json(sig), 61)}
-    assert store.group_samples(r, "GET /a", sig_id, 10) == ["m100", "m59", "m58", "m57", "m56"]
+    assert diffq.group_samples(r, "GET /a", sig_id, 10) == ["m100", "m59", "m58", "m57", "m56"]
     assert 0 < r.ttl(keys.group_samples("GET /a", sig_id)) <= 60
     # per-minute buckets and latency histograms carry the same counts, and expire
     minute = int(batch[0].compared_at // 60)

@@ -116,6 +116,7 @@ def test_grafana_provisioning_files_agree():
     [group] = alerts["groups"]
     assert alerts["apiVersion"] == 1 and group["folder"] == provider["providers"][0]["folder"]
     assert {r["uid"] for r in group["rules"]} == {"diffsvc-mismatch-rate",
+                                                  "diffsvc-candidate-errors",
                                                   "diffsvc-shadow-drops",
                                                   "diffsvc-no-comparisons"}
     for rule in group["rules"]:

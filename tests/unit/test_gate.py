@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from diffsvc.errors import ConfigError
 from diffsvc.report import gate
 from diffsvc.report.gate import GateParams
+from tests.conftest import CRITERIA
 
 
 def test_wilson_upper_matches_published_values():
@@ -30,21 +31,27 @@ def test_wilson_upper_is_at_least_the_rate(pairs, data):
 P = GateParams(max_mismatch_rate=0.05, min_pairs=20)
 
 
+def judge(endpoint: str, pairs: int, mismatches: int, errors: int) -> gate.EndpointGate:
+    """The gate over `pairs` compared pairs (primary errors: not against the candidate)."""
+    return gate.judge(endpoint, {"matches": pairs - mismatches, "mismatches": mismatches,
+                                 "errors": errors}, P, CRITERIA)
+
+
 def test_too_few_pairs_is_inconclusive():
-    g = gate.judge("GET /a", 19, 0, 0, P)
+    g = judge("GET /a", 19, 0, 0)
     assert g.verdict == "inconclusive" and "min_pairs=20" in g.reason
 
 
 def test_rate_above_threshold_fails_with_one_line_reason():
-    g = gate.judge("GET /api/products/{id}", 100, 30, 2, P)
+    g = judge("GET /api/products/{id}", 100, 30, 2)
     assert g.verdict == "fail" and g.rate == 0.3
     assert "30.00%" in g.reason and "\n" not in g.reason
 
 
 def test_pass_needs_the_upper_bound_within_threshold():
-    assert gate.judge("GET /a", 72, 0, 0, P).verdict == "inconclusive"  # upper 5.06 %
-    assert gate.judge("GET /a", 73, 0, 0, P).verdict == "pass"          # upper 4.99 %
-    below_but_unsure = gate.judge("GET /a", 100, 4, 0, P)
+    assert judge("GET /a", 72, 0, 0).verdict == "inconclusive"  # upper 5.06 %
+    assert judge("GET /a", 73, 0, 0).verdict == "pass"          # upper 4.99 %
+    below_but_unsure = judge("GET /a", 100, 4, 0)
     assert below_but_unsure.verdict == "inconclusive" and "more pairs" in below_but_unsure.reason
 
 
@@ -52,22 +59,22 @@ def test_all_endpoints_take_the_worst_verdict():
     counts = {"GET /ok": {"pairs": 200, "matches": 200},
               "GET /bad": {"pairs": 200, "matches": 100, "mismatches": 100},
               "GET /quiet": {"pairs": 0}}
-    res = gate.evaluate(counts, P)
+    res = gate.evaluate(counts, P, CRITERIA)
     assert res.verdict == "fail" and res.reason.startswith("GET /bad")
     assert [g.endpoint for g in res.endpoints] == ["GET /bad", "GET /ok"]
     assert (res.pairs, res.mismatches, res.rate) == (400, 100, 0.25)
-    ok = gate.evaluate({"GET /ok": counts["GET /ok"]}, P)
+    ok = gate.evaluate({"GET /ok": counts["GET /ok"]}, P, CRITERIA)
     assert ok.verdict == "pass"
-    assert gate.evaluate({}, P).verdict == "inconclusive"
+    assert gate.evaluate({}, P, CRITERIA).verdict == "inconclusive"
 
 
 def test_errors_are_reported_but_not_counted_as_pairs():
-    res = gate.evaluate({"GET /a": {"pairs": 110, "matches": 100, "errors": 10}}, P, "GET /a")
+    res = gate.evaluate({"GET /a": {"pairs": 110, "matches": 100, "errors": 10}}, P, CRITERIA, "GET /a")
     assert (res.pairs, res.errors, res.verdict) == (100, 10, "pass")
 
 
 def test_unknown_endpoint_is_inconclusive_and_names_known_ones():
-    res = gate.evaluate({"GET /a": {"pairs": 5, "matches": 5}}, P, "GET /typo")
+    res = gate.evaluate({"GET /a": {"pairs": 5, "matches": 5}}, P, CRITERIA, "GET /typo")
     assert res.verdict == "inconclusive" and "GET /a" in res.reason
 
 
@@ -84,7 +91,7 @@ def test_params_from_strings_and_errors_name_the_key():
 
 
 def test_http_status_of_inconclusive_follows_the_parameter():
-    res = gate.evaluate({}, P)
+    res = gate.evaluate({}, P, CRITERIA)
     assert gate.http_status(res, P) == 425
     assert gate.http_status(res, GateParams(inconclusive="pass")) == 200
     assert gate.http_status(res, GateParams(inconclusive="fail")) == 412

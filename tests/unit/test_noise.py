@@ -11,7 +11,9 @@ import yaml
 from diffsvc.core import signatures as groups
 from diffsvc.core.models import Comparison, FieldDiff
 from diffsvc.report import suggest
-from diffsvc.report.noise import Margins, effective_mismatches, field_table, is_regression
+from diffsvc.report.noise import Margins, effective_mismatches, is_regression, item_counts
+from diffsvc.report.verdict import classify
+from tests.conftest import CRITERIA
 
 
 @pytest.mark.parametrize(("raw", "noise", "expected"), [
@@ -25,19 +27,21 @@ def test_margins(raw: float, noise: float, expected: bool) -> None:
     assert is_regression(raw, noise, Margins(0.25, 0.01)) is expected
 
 
-def test_field_table_without_noise_data_counts_every_raw_difference() -> None:
-    table = field_table({"$.a": 1}, 1000, {}, 0, Margins())
-    assert table["$.a"]["regression"] is True
-    with_noise = field_table({"$.a": 1, "$.b": 500}, 1000, {"$.b": 480}, 1000, Margins())
-    assert (with_noise["$.a"]["regression"], with_noise["$.b"]["regression"]) == (False, False)
-    assert with_noise["$.b"] == {"raw": 500, "raw_rate": 0.5, "noise": 480, "noise_rate": 0.48,
-                                 "regression": False}
+def test_without_noise_data_one_difference_is_not_significant_many_are_a_regression() -> None:
+    assert classify(1, 1000, 0, 0, CRITERIA).label == "not_significant"
+    assert classify(20, 80, 0, 0, CRITERIA).label == "regression"
+    # the baseline explains it: production differs from itself as often
+    judged = classify(500, 1000, 480, 1000, CRITERIA)
+    assert judged.label == "noise" and judged.effect == pytest.approx(0.02)
 
 
-def test_effective_mismatches_count_groups_holding_a_regression() -> None:
-    sigs = {"g1": (["$.uuid"], 90), "g2": (["$.uuid", "$.price"], 10), "g3": (["$.price"], 5)}
-    assert effective_mismatches(sigs, {"$.price"}) == 15
+def test_effective_mismatches_count_groups_holding_a_counted_item() -> None:
+    sigs = {"g1": ([("$.uuid", "changed")], 90),
+            "g2": ([("$.uuid", "changed"), ("$.price", "changed")], 10),
+            "g3": ([("$.price", "changed")], 5)}
+    assert effective_mismatches(sigs, {("$.price", "changed")}) == 15
     assert effective_mismatches(sigs, set()) == 0
+    assert item_counts(sigs) == {("$.uuid", "changed"): 100, ("$.price", "changed"): 15}
 
 
 def test_signature_is_order_free_and_deduplicated() -> None:
@@ -70,33 +74,59 @@ def cmp(endpoint: str, *diffs: FieldDiff, at: float = 0.0) -> Comparison:
     return Comparison("x", endpoint, "mismatch", list(diffs), compared_at=at or time.time())
 
 
-def test_suspects_need_most_differences_to_look_volatile() -> None:
+PROOF = "production answered the same request differently 3 times in 3 repeats"
+
+
+def test_suspects_need_evidence_from_production_and_shapes_only_rank() -> None:
     uuid_a, uuid_b = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-    found = suggest.suspects([
-        cmp("GET /a", FieldDiff("$.id", "changed", uuid_a, uuid_b),
-            FieldDiff("$.name", "changed", "x", "y"),
-            FieldDiff("header.x-nonce", "changed", uuid_b, uuid_a)),
-        cmp("GET /a", FieldDiff("$.id", "changed", uuid_b, uuid_a)),
-    ])
+    seen = [cmp("GET /a", FieldDiff("$.id", "changed", uuid_a, uuid_b),
+                FieldDiff("$.name", "changed", "x", "y"),
+                FieldDiff("header.x-nonce", "changed", uuid_b, uuid_a)),
+            cmp("GET /a", FieldDiff("$.id", "changed", uuid_b, uuid_a))]
+    assert suggest.suspects(seen, {}) == []  # the candidate's values alone decide nothing
+    evidence = {("GET /a", p): PROOF for p in ("$.id", "$.name", "header.x-nonce")}
+    found = suggest.suspects(seen, evidence)
     assert [(s.path, s.reason, s.seen, s.of) for s in found] == [
-        ("$.id", "uuid", 2, 2), ("header.x-nonce", "uuid", 1, 1)]
+        ("$.id", "uuid", 2, 2), ("header.x-nonce", "uuid", 1, 1), ("$.name", "volatile", 0, 1)]
     assert found[1].rule == {"match": "GET /a", "ignore": {"headers": ["x-nonce"]}}
+    assert found[0].evidence == PROOF and found[0].to_dict()["evidence"] == PROOF
 
 
 def test_a_field_that_goes_missing_is_never_suspected() -> None:
     uuid = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f"
-    assert suggest.suspects([cmp("GET /a", FieldDiff("$.id", "removed", uuid, None))]) == []
+    seen = [cmp("GET /a", FieldDiff("$.id", "removed", uuid, None))]
+    assert suggest.suspects(seen, {("GET /a", "$.id"): PROOF}) == []
 
 
-def test_monotonic_counters_are_suspected_after_three_observations() -> None:
-    seen = [cmp("GET /c", FieldDiff("$.hits", "changed", n, n + 1), at=float(n))
-            for n in (100, 105, 130)]
-    assert suggest.suspects(seen[:2]) == []
-    [s] = suggest.suspects(seen)
+def test_monotonic_counters_rank_as_counters() -> None:
+    seen = [cmp("GET /c", FieldDiff("$.hits", "changed", n, n + k), at=float(n))
+            for n, k in ((100, 1), (105, 3), (130, 2))]
+    evidence = {("GET /c", "$.hits"): PROOF}
+    assert [s.reason for s in suggest.suspects(seen[:2], evidence)] == ["volatile"]
+    [s] = suggest.suspects(seen, evidence)
     assert (s.path, s.reason) == ("$.hits", "counter")
     back_and_forth = [cmp("GET /c", FieldDiff("$.n", "changed", a, b), at=float(i))
                       for i, (a, b) in enumerate([(1, 2), (5, 3), (7, 8)])]
-    assert suggest.suspects(back_and_forth) == []
+    assert [s.reason for s in suggest.suspects(back_and_forth, {("GET /c", "$.n"): PROOF})] == \
+        ["volatile"]
+
+
+@pytest.mark.parametrize(("pairs", "relation"), [
+    ([(10, 11.0), (20, 22.0), (35, 38.5)], "candidate = primary × 1.1"),
+    ([(10, 13), (20, 23)], "candidate = primary + 3"),
+    ([("ann", "ANN"), ("bob", "BOB")], "candidate = primary.upper()"),
+    ([(10, 11), (20, 25)], None),
+    ([(10, 11)], None),  # one observation is no rule
+])
+def test_systematic_differences(pairs: list[tuple[object, object]], relation: str | None) -> None:
+    diffs = [FieldDiff("$.price", "changed", a, b) for a, b in pairs]
+    assert suggest.systematic(diffs) == relation
+
+
+def test_a_systematic_field_is_never_suggested_even_when_production_is_volatile() -> None:
+    seen = [cmp("GET /p", FieldDiff("$.price", "changed", p, round(p * 1.1, 6)), at=float(p))
+            for p in (10, 11, 12, 13)]
+    assert suggest.suspects(seen, {("GET /p", "$.price"): PROOF}) == []
 
 
 def test_suggest_yaml_is_a_config_fragment_that_loads() -> None:
@@ -141,12 +171,15 @@ def test_looks_like_timing(path: str, pairs: list[tuple[object, object]], timing
 
 def test_a_timing_is_suggested_first_from_one_observation_and_labelled_timing() -> None:
     uuid_a, uuid_b = "3f2c1a6e-8d7b-4c2a-9e1f-0a1b2c3d4e5f", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-    rising = [cmp("GET /t", FieldDiff("$.query_ms", "changed", 2.5 + n, 3.5 + n),
+    rising = [cmp("GET /t", FieldDiff("$.query_ms", "changed", 2.5 + n, 3.5 + 2 * n),
                   FieldDiff("$.id", "changed", uuid_a, uuid_b), at=float(n + 1))
               for n in range(3)]  # moves one way, like a counter: still a timing
-    found = suggest.suspects(rising)
+    evidence = {("GET /t", "$.query_ms"): PROOF, ("GET /t", "$.id"): PROOF}
+    found = suggest.suspects(rising, evidence)
     assert [(s.path, s.reason, s.seen) for s in found] == [("$.query_ms", "timing", 3),
                                                            ("$.id", "uuid", 3)]
-    [once] = suggest.suspects([cmp("GET /t", FieldDiff("$.query_ms", "changed", 9.1, 2.4))])
+    assert suggest.suspects(rising, {}) == []  # the shape alone decides nothing
+    [once] = suggest.suspects([cmp("GET /t", FieldDiff("$.query_ms", "changed", 9.1, 2.4))],
+                              evidence)
     assert (once.reason, once.rule) == ("timing", {"match": "GET /t",
                                                    "ignore": {"fields": ["$.query_ms"]}})

@@ -20,7 +20,7 @@ def promtool(*args: str, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:
 def test_check_rules():
     proc = promtool("check", "rules", "rules/diffsvc.rules.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 6 rules found" in proc.stdout
+    assert "SUCCESS: 7 rules found" in proc.stdout
 
 
 def test_rule_unit_tests():

@@ -31,7 +31,8 @@ const fmtPct = (x) => (x === null || x === undefined) ? "–" : (x * 100).toFixe
 const fmtMs = (x) => (x === null || x === undefined) ? "–" : (x < 10 ? x.toFixed(1) : Math.round(x)) + " ms";
 const fmtTime = (t) => t ? new Date(t * 1000).toLocaleString() : "–";
 
-function band(rate, pairs) {
+function band(rate, pairs, failure) {
+  if (failure) return "high";
   if (!pairs) return "none";
   if (rate === 0) return "ok";
   if (rate < 0.01) return "low";
@@ -66,7 +67,21 @@ async function api(path, options) {
   return body;
 }
 
-function windowParam() { return "window=" + encodeURIComponent(document.getElementById("window").value); }
+function windowParam() {
+  const build = document.getElementById("build").value;
+  return "window=" + encodeURIComponent(document.getElementById("window").value) +
+    (build ? "&build=" + encodeURIComponent(build) : "");
+}
+
+// The build selector lists every candidate build compared (newest first); "" is the newest.
+function showBuilds(builds, shown) {
+  const sel = document.getElementById("build");
+  const chosen = sel.value;
+  sel.replaceChildren(h("option", { value: "" }, "newest" + (builds.length && !chosen ? ` (${builds[0]})` : "")),
+    ...builds.map((b) => h("option", { value: b }, b)));
+  sel.value = builds.includes(chosen) ? chosen : "";
+  sel.title = shown ? "judging build " + shown : "no build stamped (set version_header or candidate_version)";
+}
 
 function setStatus(text) { document.getElementById("status").textContent = text; }
 
@@ -80,9 +95,16 @@ function card(label, value, cls) {
            h("div", { class: "card-label" }, label));
 }
 
-function rateBadge(rate, pairs) {
-  return h("span", { class: "badge band-" + band(rate, pairs) }, pairs ? fmtPct(rate) : "no data");
+function rateBadge(rate, pairs, failure) {
+  return h("span", { class: "badge band-" + band(rate, pairs, failure), title: failure || null },
+           pairs ? fmtPct(rate) : failure ? "FAIL" : "no data");
 }
+
+const LABELS = { regression: "regression", not_significant: "not significant", noise: "noise", clean: "clean" };
+const ERROR_KINDS = { connect: "connection refused", timeout: "timeout", reset: "connection reset", tls: "TLS failure",
+                      protocol: "protocol error", too_large: "response too large", undecodable: "undecodable body", other: "error" };
+const kindsText = (kinds) => Object.entries(kinds || {}).map(([k, n]) => `${ERROR_KINDS[k] || k} ${fmtInt(n)}`).join(", ");
+const absentOr = (value, absent) => absent ? h("em", { class: "absent" }, "(absent)") : JSON.stringify(value);
 
 function sparkline(points) {
   const w = 120, hgt = 28, pad = 2;
@@ -138,18 +160,21 @@ async function addRule(path, endpoint) {
 
 async function overviewPage() {
   const data = await api("/summary?" + windowParam());
+  showBuilds(data.builds || [], data.build);
   const t = data.totals;
+  const failing = data.endpoints.filter((e) => e.failure).length;
   const rows = data.endpoints.map((e) => {
     const href = "#/endpoint/" + encodeURIComponent(e.endpoint);
-    return h("tr", { class: "row-link band-row-" + band(e.mismatch_rate, e.pairs), "data-endpoint": e.endpoint,
+    return h("tr", { class: "row-link band-row-" + band(e.mismatch_rate, e.pairs, e.failure), "data-endpoint": e.endpoint,
                      onclick: () => { location.hash = href; } },
-      h("td", { class: "endpoint" }, h("a", { href }, e.endpoint)),
+      h("td", { class: "endpoint" }, h("a", { href }, e.endpoint),
+        e.failure ? h("div", { class: "error-text small failure" }, e.failure) : null),
       h("td", { class: "num" }, fmtInt(e.pairs)),
       h("td", { class: "num" }, fmtInt(e.matches)),
       h("td", { class: "num" }, fmtInt(e.mismatches)),
-      h("td", { class: "num" }, fmtInt(e.errors)),
+      h("td", { class: "num", title: kindsText(e.error_kinds) }, fmtInt(e.errors)),
       h("td", { class: "num" }, fmtInt(e.noise)),
-      h("td", { class: "num rate" }, rateBadge(e.mismatch_rate, e.pairs)),
+      h("td", { class: "num rate" }, rateBadge(e.mismatch_rate, e.matches + e.mismatches, e.failure)),
       h("td", {}, sparkline(e.spark)),
       h("td", { class: "num lat" }, fmtMs(e.latency_ms.primary.p50), h("small", {}, " / " + fmtMs(e.latency_ms.primary.p99))),
       h("td", { class: "num lat" }, fmtMs(e.latency_ms.candidate.p50), h("small", {}, " / " + fmtMs(e.latency_ms.candidate.p99))));
@@ -165,17 +190,19 @@ async function overviewPage() {
     : h("div", { class: "empty" }, "No comparisons in this window yet. Send traffic through the gateway and run a worker.");
   render(
     h("div", { class: "page-head" }, h("h1", {}, "Endpoints"),
-      h("p", { class: "muted" }, "Sorted by mismatch rate, highest first. Refreshes every 5 seconds.")),
+      h("p", { class: "muted" }, "Failing endpoints first, then by mismatch rate. Refreshes every 5 seconds.")),
     h("section", { class: "cards" },
       card("pairs compared", fmtInt(t.pairs)),
-      card("mismatch rate", fmtPct(t.mismatch_rate), "band-text-" + band(t.mismatch_rate, t.pairs)),
+      card("mismatch rate", t.matches + t.mismatches ? fmtPct(t.mismatch_rate) : "–", "band-text-" + band(t.mismatch_rate, t.pairs)),
       card("mismatches", fmtInt(t.mismatches)),
       card("errors", fmtInt(t.errors)),
+      card("failing endpoints", fmtInt(failing), failing ? "band-text-high" : "band-text-ok"),
       card("endpoints", fmtInt(data.endpoints.length))),
     h("section", { class: "panel" }, table),
     h("p", { class: "legend" }, "Bands: ",
       h("span", { class: "badge band-ok" }, "0%"), h("span", { class: "badge band-low" }, "< 1%"),
-      h("span", { class: "badge band-mid" }, "1–5%"), h("span", { class: "badge band-high" }, "≥ 5%")));
+      h("span", { class: "badge band-mid" }, "1–5%"), h("span", { class: "badge band-high" }, "≥ 5%"),
+      h("span", { class: "badge band-high" }, "FAIL"), " the candidate's errors or a regression decide it"));
   return true;
 }
 
@@ -195,10 +222,13 @@ function rulesPanel(rules, refresh) {
 
 async function endpointPage(name) {
   const d = await api("/endpoints/" + encodeURIComponent(name) + "?" + windowParam());
-  const s = d.summary, t = d.totals;
+  const s = d.summary, t = d.totals, ce = d.candidate_errors;
   const rerender = () => route();
-  const fieldRows = d.fields.map((f) => h("tr", { "data-path": f.path, class: f.ignored ? "ignored" : "" },
+  const fieldRows = d.fields.map((f) => h("tr", { "data-path": f.path, class: (f.ignored ? "ignored " : "") + "label-" + f.classification },
     h("td", {}, h("code", {}, f.path)),
+    h("td", {}, h("span", { class: "kind" }, f.kind)),
+    h("td", { class: "verdict", title: `p = ${f.p_value}; rate difference ${fmtPct(f.effect.difference)} [${fmtPct(f.effect.low)}, ${fmtPct(f.effect.high)}]` },
+      LABELS[f.classification], h("small", { class: "muted" }, ` +${fmtPct(f.effect.difference)} [${fmtPct(f.effect.low)}, ${fmtPct(f.effect.high)}]`)),
     h("td", { class: "num" }, fmtInt(f.raw)),
     h("td", { class: "num" }, fmtInt(f.noise)),
     h("td", { class: "num strong" }, fmtInt(f.effective)),
@@ -229,20 +259,31 @@ async function endpointPage(name) {
     h("span", { class: "muted small" }, fmtTime(x.compared_at))));
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Endpoints"), " / ", h("span", {}, name)),
-    h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.pairs)),
+    h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.matches + s.mismatches, d.failure)),
     d.examples && d.examples.length ? h("p", { class: "muted small", id: "examples" }, "e.g. ",
       d.examples.map((x, i) => [i ? ", " : "", h("code", {}, x)])) : null,
-    h("section", { class: "cards" },
-      card("pairs in window", fmtInt(s.pairs)), card("mismatch rate", fmtPct(s.mismatch_rate), "band-text-" + band(s.mismatch_rate, s.pairs)),
+    d.failure ? h("p", { class: "error-text failure", id: "failure" }, "FAIL: " + d.failure) : null,
+    h("h2", { class: "section-title" }, "In the window"),
+    h("section", { class: "cards", id: "in-window" },
+      card("pairs in window", fmtInt(s.pairs)), card("mismatch rate", s.matches + s.mismatches ? fmtPct(s.mismatch_rate) : "–", "band-text-" + band(s.mismatch_rate, s.pairs, s.failure)),
       card("errors", fmtInt(s.errors)),
+      card("candidate errors", fmtInt(s.candidate_errors), s.candidate_errors ? "band-text-high" : ""),
       card("noise (prod vs prod)", s.noise_pairs ? fmtPct(s.noise_rate) : "not measured", s.noise_pairs ? "" : "small-value"),
       card("primary p50 / p99", fmtMs(s.latency_ms.primary.p50) + " / " + fmtMs(s.latency_ms.primary.p99), "small-value"),
       card("candidate p50 / p99", fmtMs(s.latency_ms.candidate.p50) + " / " + fmtMs(s.latency_ms.candidate.p99), "small-value")),
+    h("h2", { class: "section-title" }, "Since the data was cleared"),
+    h("section", { class: "cards", id: "since-cleared" },
+      card("pairs", fmtInt(t.pairs)), card("mismatch rate", t.matches + t.mismatches ? fmtPct(t.mismatch_rate) : "–"),
+      card("verdict", d.failure ? "FAIL" : LABELS[d.classification] || d.classification,
+           d.failure || d.classification === "regression" ? "band-text-high small-value" : "small-value"),
+      card("candidate errors", `${fmtInt(ce.candidate)} / ${fmtInt(ce.attempts)}`, ce.failing ? "band-text-high small-value" : "small-value"),
+      card("score (" + d.outcome + ")", d.score.toFixed(1), d.outcome === "fail" ? "band-text-high small-value" : "small-value")),
+    errorsPanel(ce),
     h("section", { class: "panel" }, h("h2", {}, "Differing fields ", h("small", { class: "muted" },
       `since data was cleared: ${fmtInt(t.pairs)} pairs, ${fmtInt(t.raw_mismatches)} mismatches` +
       (t.suppressed_as_noise ? `, ${fmtInt(t.suppressed_as_noise)} explained by noise` : ""))),
       fieldRows.length ? h("table", { class: "grid", id: "fields" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Field (JSONPath)"), h("th", { class: "num" }, "Raw"),
+        h("thead", {}, h("tr", {}, h("th", {}, "Field (JSONPath)"), h("th", {}, "Kind"), h("th", {}, "Verdict (effect, 95% interval)"), h("th", { class: "num" }, "Raw"),
           h("th", { class: "num" }, "Noise"), h("th", { class: "num" }, "Effective"), h("th", {}, "Share of pairs"), h("th", {}, ""))),
         h("tbody", {}, fieldRows)) : h("p", { class: "muted" }, "No differing fields.")),
     h("section", { class: "panel" }, h("h2", {}, "Mismatch groups"),
@@ -250,12 +291,39 @@ async function endpointPage(name) {
         h("thead", {}, h("tr", {}, h("th", {}, "Fields that differ together"), h("th", { class: "num" }, "Count"),
           h("th", { class: "num" }, "Share"), h("th", {}, ""), h("th", {}, ""))), h("tbody", {}, groupRows))
         : h("p", { class: "muted" }, "No groups recorded for this endpoint.")),
+    suggestionsPanel(d.suspected_noise),
+    d.systematic && d.systematic.length ? h("section", { class: "panel", id: "systematic" },
+      h("h2", {}, "Systematic differences ", h("small", { class: "muted" }, "the candidate's value follows from primary's: a regression with a cause, never noise")),
+      h("ul", {}, d.systematic.map((x) => h("li", {}, h("code", {}, x.path), " ", x.relation, h("span", { class: "muted small" }, ` (${x.seen} samples)`))))) : null,
     h("div", { class: "two-col" },
       h("section", { class: "panel" }, h("h2", {}, "Sample exchanges"),
         samples.length ? h("ul", { class: "samples", id: "samples" }, samples) : h("p", { class: "muted" }, "No mismatching samples kept.")),
       h("section", { class: "panel" }, h("h2", {}, "Active ignore rules"), rulesPanel(d.rules, rerender),
         h("p", { class: "muted small" }, "Export: ", h("code", {}, "diffsvc rules export")))));
   return false;
+}
+
+function errorsPanel(ce) {
+  if (!ce.candidate) return null;
+  return h("section", { class: "panel errors" + (ce.failing ? " failing" : ""), id: "errors" },
+    h("h2", {}, `Candidate errors: ${fmtInt(ce.candidate)} of ${fmtInt(ce.attempts)} calls production answered (${fmtPct(ce.rate)})`),
+    h("p", {}, kindsText(ce.kinds)),
+    h("ul", { class: "reasons" }, ce.reasons.map((r) => h("li", { class: "error-text" }, r))),
+    h("ul", { class: "samples", id: "error-samples" }, ce.exchanges.map((x) => h("li", {},
+      h("a", { href: "#/exchange/" + encodeURIComponent(x.id), class: "sample" }, h("code", {}, x.id.slice(0, 12))),
+      h("span", { class: "badge verdict-error" }, "error"), h("span", { class: "paths" }, x.error || ""),
+      h("span", { class: "muted small" }, fmtTime(x.compared_at))))));
+}
+
+function suggestionsPanel(found) {
+  if (!found || !found.length) return null;
+  return h("section", { class: "panel", id: "suggestions" }, h("h2", {}, "Suspected noise"),
+    h("table", { class: "grid compact" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Field"), h("th", {}, "Evidence"), h("th", {}, "Rule"))),
+      h("tbody", {}, found.map((x) => h("tr", {},
+        h("td", {}, h("code", {}, x.path)),
+        h("td", {}, x.evidence || `looks like a ${x.reason} in ${x.seen} of ${x.of} differences`),
+        h("td", {}, h("code", {}, JSON.stringify(x.rule))))))));
 }
 
 function locationOf(parent, key) {
@@ -369,7 +437,8 @@ async function exchangePage(id) {
   const req = x.request;
   const diffRows = diffs.map((d) => h("tr", {},
     h("td", {}, h("code", {}, d.location || d.path)), h("td", {}, h("span", { class: "kind" }, d.kind)),
-    h("td", { class: "val" }, JSON.stringify(d.primary)), h("td", { class: "val" }, JSON.stringify(d.candidate)),
+    h("td", { class: "val" }, absentOr(d.primary, d.kind === "added")),
+    h("td", { class: "val" }, absentOr(d.candidate, d.kind === "removed")),
     h("td", { class: "actions" }, x.endpoint && ignorable(d.path) ? h("button", { class: "btn small ghost", onclick: async () => {
       await addRule(d.path, x.endpoint); } }, "Ignore this field") : null)));
   const columns = [responseColumn("Primary", x.responses.primary, marks), responseColumn("Candidate", x.responses.candidate, marks)];
@@ -449,6 +518,7 @@ function init() {
   const sel = document.getElementById("window");
   sel.value = localStorage.getItem(WINDOW_KEY) || sel.value;
   sel.addEventListener("change", () => { localStorage.setItem(WINDOW_KEY, sel.value); route(); });
+  document.getElementById("build").addEventListener("change", () => route());
   window.addEventListener("hashchange", route);
   route();
 }
