@@ -106,8 +106,8 @@ def endpoint_detail(r: Redis, criteria: Criteria, name: str, window: summary.Win
     buckets, hists = store.minute_buckets(r, [key], window.minutes)[key]
     rules = [x.to_dict() for x in rulestore.list_rules(r) if x.endpoint in (name, rulestore.ALL)]
     ignored = {x["path"] for x in rules}
-    totals = {k: entry[k] for k in ("pairs", "matches", "mismatches", "errors",
-                                     "mismatch_rate", "suppressed_as_noise")}
+    totals = {k: entry[k] for k in (*store.COUNTER_FIELDS, "mismatch_rate",
+                                     "suppressed_as_noise")}
     totals["raw_mismatches"] = e.raw_mismatches
     errors = entry["candidate_errors"]
     errors["exchanges"] = _samples(r, list(e.candidate_errors.samples))

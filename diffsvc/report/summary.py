@@ -24,7 +24,6 @@ from diffsvc.storage import quality as diffq
 DEFAULT_WINDOW = 3600.0
 MAX_WINDOW = 2 * 86400.0
 SPARK_POINTS = 30
-COUNTERS = ("pairs", "matches", "mismatches", "errors")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]],
             totals[k] = totals.get(k, 0) + v
     merged = latency.merge(histograms)
     entry: dict[str, Any] = {"endpoint": name}
-    entry.update({k: totals.get(k, 0) for k in COUNTERS})
+    entry.update({k: totals.get(k, 0) for k in store.COUNTER_FIELDS})
     entry["mismatch_rate"] = rate(entry["mismatches"], entry["mismatches"] + entry["matches"])
     entry["candidate_errors"] = totals.get("cand_errors", 0)
     entry["error_kinds"] = diffq.error_kinds(totals)
@@ -127,7 +126,7 @@ def build(r: Redis, criteria: Criteria, window: Window,
     entries.sort(key=lambda e: (e["failure"] is None, -e["mismatch_rate"], -e["pairs"],
                                 e["endpoint"]))
     totals: dict[str, Any] = {k: sum(e[k] for e in entries)
-                              for k in (*COUNTERS, "candidate_errors", "noise")}
+                              for k in (*store.COUNTER_FIELDS, "candidate_errors", "noise")}
     totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])
     return {"window": window.to_dict(), "totals": totals, "endpoints": entries,
             "build": chosen or None, "builds": builds.known(r)}
