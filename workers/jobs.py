@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis import Redis
 from rq import get_current_job
@@ -32,6 +32,9 @@ class WorkerContext:
     retention: float
     origins: Origins | None = None  # the upstreams' own origins, replaced before comparing
     rules_version: int = 0  # of the UI-added rules (rulestore) that `ruleset` includes
+    run: str | None = None  # replay --run NAME: endpoints are named "[NAME] METHOD /path"
+    batches: int = 0  # done by this process (its progress line)
+    pairs: int = 0
 
     def refresh_rules(self, r: Redis) -> None:
         """Rebuild the rules when the UI-added ones changed (one GET per batch)."""
@@ -44,15 +47,21 @@ class WorkerContext:
 _context: WorkerContext | None = None
 
 
-def configure(cfg: Config) -> WorkerContext:
+def configure(cfg: Config, run: str | None = None) -> WorkerContext:
     global _context
     origins = (Origins.of(cfg.primary, cfg.candidate, cfg.secondary)
                if cfg.self_references else None)
     if cfg.version_header:  # the header naming the candidate's build differs by design
         cfg = dataclasses.replace(cfg, ignore={**cfg.ignore, "headers": [
             *cfg.ignore["headers"], cfg.version_header]})
-    _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention, origins)
+    _context = WorkerContext(RuleSet.from_config(cfg), cfg.max_body, cfg.retention, origins,
+                             run=run)
     return _context
+
+
+def run_endpoint(run: str, endpoint: str) -> str:
+    """The name a replay run's endpoint is counted under, apart from other traffic."""
+    return f"[{run}] {endpoint}"
 
 
 def context() -> WorkerContext:
@@ -101,6 +110,8 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
                                       error=f"internal error: {type(exc).__name__}: {exc}",
                                       rules_digest=ctx.ruleset.digest, build=exchange.build))
         DURATION.observe(durations, (time.perf_counter() - pair_started) * 1000)
+        if ctx.run is not None:
+            results[-1] = replace(results[-1], endpoint=run_endpoint(ctx.run, results[-1].endpoint))
         seen = examples.setdefault(results[-1].endpoint, set())
         if len(seen) < store.EXAMPLES_KEPT:
             seen.add(exchange.request.target)
@@ -109,6 +120,8 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
     store.record_examples(r, examples, ctx.retention)
     volatility.record(r, observed, ctx.retention)
     _record_durations(r, durations)
+    ctx.batches += 1
+    ctx.pairs += len(results)
     counts = {"compared": len(results), "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)

@@ -12,14 +12,15 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
-from diffsvc.config import Config
-from diffsvc.storage import jobqueue, recovery, store
+from diffsvc.config import Config, logs
+from diffsvc.storage import jobqueue, recovery, store, waiting
 from workers import jobs
 
 DRAIN_TIMEOUT = 8.0  # SIGTERM: the batch in hand may finish for this long (within `up`s 10 s)
@@ -62,15 +63,36 @@ class DrainingWorker(SimpleWorker):
             self._deadline.cancel()
 
 
-def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
+def _every(interval: float, call: Callable[[], None]) -> None:
+    while True:
+        time.sleep(interval)
+        call()
+
+
+def run_one(cfg: Config, burst: bool, name: str | None = None, run: str | None = None) -> bool:
     """One worker process: compares batches until SIGTERM (or, in burst mode, until the
-    queue is empty); reconnects when Redis goes away and comes back."""
+    queue is empty); waits for Redis with backoff when it is away at start or goes away,
+    logging each change once."""
     assert cfg.redis_url is not None
-    jobs.configure(cfg)
-    wait = 0.5
+    ctx = jobs.configure(cfg, run)
+    waiting.check_password(store.connect(cfg.redis_url))  # refused: fail now, not wait
+    log.info("worker %s: comparing batches from Redis %s%s; config %s", name or os.getpid(),
+             waiting.where(cfg.redis_url), " until the queue is empty" if burst else "",
+             logs.digest(cfg))
+    progress = logs.Progress(log, f"worker {name or os.getpid()}",
+                             lambda: {"batches": ctx.batches, "pairs": ctx.pairs},
+                             {"batches": ("batches",), "pairs": ("pairs",)})
+    if not burst:
+        threading.Thread(target=_every, args=(cfg.log_interval, progress.log_line), daemon=True,
+                         name="diffsvc-worker-progress").start()
+    state = waiting.RedisState(cfg.redis_url, log, "worker")
+    delays = waiting.backoff(0.5, RECONNECT_WAIT)
     while True:
         connection = store.connect(cfg.redis_url, timeout=30)
-        worker = DrainingWorker([jobqueue.queue(connection)], connection=connection, name=name)
+        if not burst:
+            waiting.wait_for(connection, state)
+        worker = DrainingWorker([jobqueue.queue(connection, run)], connection=connection,
+                                name=name)
         keeper = recovery.Keeper(store.connect(cfg.redis_url), worker.name)
         try:
             with contextlib.suppress(RedisError):
@@ -82,7 +104,7 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
         except (RedisError, OSError) as exc:
             if burst:
                 raise
-            log.warning("worker: Redis unavailable (%s), retrying in %.1f s", exc, wait)
+            state.unreachable(exc, RECONNECT_WAIT)
             worked = False
         finally:
             keeper.stop()
@@ -91,5 +113,4 @@ def run_one(cfg: Config, burst: bool, name: str | None = None) -> bool:
             worker.drained()
             return worked
         # work() returned on its own: it lost Redis mid-job or met an unexpected error
-        time.sleep(wait)
-        wait = min(wait * 2, RECONNECT_WAIT)
+        time.sleep(delays())

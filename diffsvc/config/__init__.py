@@ -12,7 +12,9 @@ from diffsvc.config.load import (
 )
 from diffsvc.config.parse import (
     ENV_PREFIX,
+    format_duration,
     is_loopback,
+    parse_bool,
     parse_duration,
     parse_ignore,
     parse_listen,
@@ -22,11 +24,27 @@ from diffsvc.config.parse import (
     ranged,
     split_listen,
 )
-from diffsvc.config.settings import SETTINGS, Config, env_name, flag_name, setting_key
+from diffsvc.config.settings import (
+    COMMANDS,
+    DATA,
+    GATEWAY,
+    RULES,
+    SERVE,
+    SETTINGS,
+    WORKER,
+    Config,
+    default_text,
+    env_name,
+    flag_name,
+    read_by,
+    setting_key,
+)
 
 __all__ = [
-    "ENV_PREFIX", "SETTINGS", "Config", "add_flags", "env_name", "flag_name", "from_args",
-    "is_loopback", "load", "parse_duration", "parse_ignore", "parse_listen", "parse_routes",
-    "parse_rule_paths", "parse_tolerance", "ranged", "read_file", "setting_key",
+    "COMMANDS", "DATA", "ENV_PREFIX", "GATEWAY", "RULES", "SERVE", "SETTINGS", "WORKER", "Config",
+    "add_flags", "default_text", "env_name", "flag_name", "format_duration", "from_args",
+    "is_loopback", "load", "parse_bool", "parse_duration", "parse_ignore", "parse_listen",
+    "parse_routes", "parse_rule_paths", "parse_tolerance", "ranged", "read_by", "read_file",
+    "setting_key",
     "split_listen", "to_mapping", "write_file",
 ]

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
-from dataclasses import MISSING, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from diffsvc.config import tls
 from diffsvc.config.parse import ENV_PREFIX, parse_bool, parse_ignore
-from diffsvc.config.settings import SETTINGS, Config, env_name, flag_name
+from diffsvc.config.settings import SETTINGS, Config, default_text, env_name, flag_name, read_by
 from diffsvc.core.rules import RuleSet
 from diffsvc.errors import ConfigError
 
@@ -66,6 +67,7 @@ def load(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] |
     values = {SETTINGS[k].name: SETTINGS[k].metadata["parse"](k, v) for k, v in raw.items()}
     cfg = Config(**values)
     RuleSet.from_config(cfg)  # validates every rule now, naming the bad one
+    tls.check(cfg)  # loads every TLS file now, naming the bad one
     return cfg
 
 
@@ -88,21 +90,23 @@ def write_file(cfg: Config, path: str | os.PathLike[str]) -> None:
 
 # ---- CLI flags, generated from the settings --------------------------------------------------
 
-def add_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+def add_flags(parser: argparse.ArgumentParser, commands: Iterable[str] | None = None) -> None:
+    """--config, and a flag for every setting these commands read (every setting: None)."""
     parser.add_argument("--config", metavar="FILE", help="YAML config file (or DIFFSVC_CONFIG)")
     group = parser.add_argument_group("settings (also DIFFSVC_<KEY> and the config file)")
+    keys = set(SETTINGS) if commands is None else {k for c in commands for k in read_by(c)}
     for key, f in SETTINGS.items():
-        if not f.metadata["flag"] or (only is not None and key not in only):
+        if key not in keys or not f.metadata["flag"]:
             continue
-        default = f.default if f.default is not MISSING else "[]"
+        shown = "" if default_text(f) == "unset" else f" (default: {default_text(f)})"
         kwargs: dict[str, Any] = {"dest": f"setting:{key}", "default": None,
-                                  "help": f"{f.metadata['help']} (default: {default})"}
+                                  "help": f"{f.metadata['help']}{shown}".replace("%", "%%")}
         if f.metadata["parse"] is parse_bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = f.metadata["metavar"] or key.split(".")[-1].upper()
         group.add_argument(flag_name(key), **kwargs)
-    if only is None or "ignore" in only:
+    if "ignore" in keys:
         group.add_argument("--ignore-field", action="append", metavar="JSONPATH", default=None,
                            help="add a JSONPath to ignore.fields (repeatable)")
         group.add_argument("--ignore-header", action="append", metavar="NAME", default=None,

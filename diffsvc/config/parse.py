@@ -4,6 +4,7 @@ raises ConfigError naming the key."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,14 @@ def parse_str(key: str, value: Any) -> str | None:
     if not isinstance(value, (str, int, float)):
         raise ConfigError(key, "expected a string", value)
     return str(value)
+
+
+def parse_file(key: str, value: Any) -> str | None:
+    """The path of a file that exists and can be read."""
+    path = parse_str(key, value)
+    if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise ConfigError(key, "no readable file at this path", path)
+    return path
 
 
 def parse_http_url(key: str, value: Any) -> str | None:
@@ -134,6 +143,14 @@ def parse_duration(key: str, value: Any) -> float:
     if seconds <= 0:
         raise ConfigError(key, "must be greater than zero", value)
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest way parse_duration reads back: 86400 -> 24h, 300 -> 5m, 0.05 -> 50ms."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds * 1000:g}ms"
 
 
 def _yaml_text(key: str, value: Any) -> Any:

@@ -1,22 +1,38 @@
-"""Ways in: the inline gateway in front of primary, and target mode behind an existing
-mirror. `build_app` picks the mode's application; `serve` runs one process of it (the
-`--processes` supervisor is diffsvc.ops.processes)."""
+"""Ways in: the inline gateway in front of primary, target mode behind an existing mirror,
+collect mode fed by a proxy. `build_app` picks the mode's application; `serve` runs one
+process of it (the `--processes` supervisor is diffsvc.ops.processes)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 
 from aiohttp import web
 
-from diffsvc.config import Config, split_listen
+from diffsvc.config import Config, logs, split_listen, tls
 from diffsvc.gateway import collect, inline, target
 from diffsvc.gateway.app import COUNTERS, DRAIN_TIMEOUT
+from diffsvc.storage.waiting import where
 
 MODES = {"inline": inline.build_app, "target": target.build_app, "collect": collect.build_app}
+PROGRESS = {"requests": ("requests",), "mirrored": ("mirrored",),
+            "dropped": ("shadow_dropped", "capture_dropped"), "captured": ("captured",),
+            "capture failed": ("capture_failed",)}
+log = logging.getLogger("diffsvc.gateway")
 
 
 def build_app(cfg: Config) -> web.Application:
     return MODES[cfg.mode](cfg)
+
+
+def start_line(cfg: Config) -> str:
+    assert cfg.redis_url is not None
+    scheme = "https" if cfg.tls_listen_cert_file else "http"
+    to = "collecting exchanges" if cfg.mode == "collect" else f"primary {cfg.primary}"
+    return (f"gateway listening on {scheme}://{cfg.listen} ({cfg.mode} mode) → {to}, "
+            f"candidate {cfg.candidate}" + (f", secondary {cfg.secondary}" if cfg.secondary else "")
+            + f"; Redis {where(cfg.redis_url)}; config {logs.digest(cfg)}")
 
 
 def serve(cfg: Config, *, reuse_port: bool = False) -> None:
@@ -29,10 +45,16 @@ def serve(cfg: Config, *, reuse_port: bool = False) -> None:
         pass
     host, port = split_listen(cfg.listen)
     app = build_app(cfg)
-    to = "collecting exchanges" if cfg.mode == "collect" else f"primary {cfg.primary}"
-    print(f"diffsvc gateway listening on http://{host}:{port} → {to}", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port or None)
+    counters: Counter[str] = app[COUNTERS]
+    ticker = logs.Ticker(logs.Progress(log, "gateway", lambda: counters, PROGRESS), cfg.log_interval)
+    app.on_startup.append(ticker.start)
+    app.on_cleanup.append(ticker.stop)
+    if cfg.candidate is None:
+        log.warning("no candidate set (--candidate): requests go to primary only, "
+                    "nothing is mirrored or compared")
+    web.run_app(app, host=host, port=port, access_log=None, print=lambda _: log.info(start_line(cfg)),
+                shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port or None,
+                ssl_context=tls.gateway_context(cfg))
 
 
 __all__ = ["COUNTERS", "MODES", "build_app", "serve"]

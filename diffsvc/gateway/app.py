@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from multidict import CIMultiDict
 
-from diffsvc.config import Config
+from diffsvc.config import Config, tls
 from diffsvc.config.appkey import CONFIG
 from diffsvc.core.histograms import LATENCY
 from diffsvc.core.models import Reply, Request
@@ -58,7 +58,7 @@ async def call_primary(app: web.Application, req: Request, headers: CIMultiDict[
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Clients, capture and shadower: created here, closed in reverse order on shutdown."""
     cfg, counters = app[CONFIG], app[COUNTERS]
-    clients = upstream.Clients()
+    clients = upstream.Clients(tls.client_context(cfg))
     assert cfg.redis_url is not None
     redis_url = cfg.redis_url
     capture = Capture(cfg, lambda: store.connect(redis_url), counters)
@@ -66,8 +66,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     shadower = Shadower(cfg, clients, capture, counters)
     app[CLIENTS] = clients
     app[SHADOWER] = shadower
-    log.info("gateway: primary %s, candidate %s%s", cfg.primary, cfg.candidate,
-             f", secondary {cfg.secondary}" if cfg.secondary else "")
     yield
     await shadower.drain(DRAIN_TIMEOUT)
     await capture.close()

@@ -29,8 +29,10 @@ GIL_SWITCH_INTERVAL = 0.0002  # seconds; see Capture.start
 class Capture:
     """Buffers exchanges and writes them in batches; counts what it could not write."""
 
-    def __init__(self, cfg: Config, redis_factory: Callable[[], Redis], counters: Counter[str]):
+    def __init__(self, cfg: Config, redis_factory: Callable[[], Redis], counters: Counter[str],
+                 *, run: str | None = None):
         self.cfg = cfg
+        self.run = run  # replay --run NAME: jobs go to that run's own queue
         self.counters = counters
         self._redis_factory = redis_factory
         self._redis: tuple[Redis, Queue] | None = None
@@ -90,12 +92,14 @@ class Capture:
 
     def _write(self, batch: list[Exchange], counts: Counter[str]) -> None:
         """In the writer thread: one pipelined round trip per batch, and counter deltas."""
+        if not batch and not counts:
+            return  # an idle flush touches no Redis, so it tells nothing of its state
         written = 0
         batch = self._redactor.redact_all(batch, self.counters)
         try:
             if self._redis is None:
                 r = store.for_batches(self._redis_factory())
-                self._redis = (r, jobqueue.queue(r))
+                self._redis = (r, jobqueue.queue(r, self.run))
             r, q = self._redis
             for start in range(0, len(batch), self.cfg.batch_size):
                 part = batch[start : start + self.cfg.batch_size]

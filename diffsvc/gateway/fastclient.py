@@ -5,13 +5,14 @@ The shadow path sends a request that has been fully read (its body is bytes) and
 the whole answer, so it needs none of a general client's machinery (streaming, redirects,
 cookies, auto-decompression, tracing). Profiling the gateway showed aiohttp's
 ClientSession costing about 40% of its CPU per mirrored request; this costs a fraction.
-Plain http:// only (https shadows use aiohttp). Framing follows RFC 9112 §6: no body for
-HEAD, 1xx, 204 and 304; chunked; Content-Length; else read to close. A network failure is
-a Reply with `error`, as in `upstream.call`."""
+http:// and https:// (TLS with the context the Client is given). Framing follows RFC 9112
+§6: no body for HEAD, 1xx, 204 and 304; chunked; Content-Length; else read to close. A
+network failure is a Reply with `error`, as in `upstream.call`."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -66,8 +67,10 @@ class _Conn(asyncio.Protocol):
 
 
 class _Pool:
-    def __init__(self, host: str, port: int, max_idle: int) -> None:
+    def __init__(self, host: str, port: int, max_idle: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.max_idle = host, port, max_idle
+        self.ssl = ssl_context  # https: TLS over each connection
         self.idle: list[_Conn] = []
         self.down_until = 0.0  # after a failed connect, with a backoff: fail fast until then
         self.down_error = ""
@@ -76,7 +79,9 @@ class _Pool:
     async def connect(self, backoff: float) -> _Conn:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(_Conn, self.host, self.port)
+            _, conn = await loop.create_connection(
+                _Conn, self.host, self.port, ssl=self.ssl,
+                server_hostname=self.host if self.ssl is not None else None)
         except OSError as exc:
             if backoff > 0:
                 self.down_until = time.monotonic() + backoff
@@ -95,8 +100,10 @@ class _Pool:
 class Client:
     """Pools per origin; `await client.call(base_url, request, headers, timeout, max_body)`."""
 
-    def __init__(self, max_idle_per_origin: int = 256) -> None:
+    def __init__(self, max_idle_per_origin: int = 256,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.max_idle = max_idle_per_origin
+        self.ssl = ssl_context or ssl.create_default_context()  # of https:// upstreams
         self.pools: dict[str, tuple[_Pool, bytes, str]] = {}
 
     def _pool(self, base_url: str) -> tuple[_Pool, bytes, str]:
@@ -104,10 +111,12 @@ class Client:
         found = self.pools.get(base_url)
         if found is None:
             parts = urlsplit(base_url)
-            if parts.scheme != "http":
-                raise ValueError(f"only http:// URLs, not {base_url!r}")
-            host, port = parts.hostname or "127.0.0.1", parts.port or 80
-            found = (_Pool(host, port, self.max_idle), parts.path.encode("utf-8"),
+            if parts.scheme not in ("http", "https"):
+                raise ValueError(f"only http:// and https:// URLs, not {base_url!r}")
+            tls = parts.scheme == "https"
+            host, port = parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80)
+            pool = _Pool(host, port, self.max_idle, self.ssl if tls else None)
+            found = (pool, parts.path.encode("utf-8"),
                      parts.netloc.rsplit("@", 1)[-1])
             self.pools[base_url] = found
         return found
@@ -135,7 +144,7 @@ class Client:
                 for attempt in (0, 1):
                     while pool.idle and pool.idle[-1].closed:  # closed while idle
                         pool.idle.pop()
-                    reused = bool(pool.idle)
+                    reused = bool(pool.idle) and not attempt  # the retry: a new connection
                     conn = pool.idle.pop() if reused else await pool.connect(backoff)
                     assert conn.transport is not None
                     conn.received = False

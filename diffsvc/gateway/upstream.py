@@ -4,6 +4,7 @@ exception, so the caller decides what it means."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Any
 
@@ -70,9 +71,11 @@ def forward_headers(request: Request, client_ip: str | None, *, shadow: bool,
     return out
 
 
-def new_session(limit: int = 0) -> aiohttp.ClientSession:
-    """One pooled keep-alive session per process; bodies are kept as sent (no decompression)."""
-    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30)
+def new_session(limit: int = 0, ssl_context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+    """One pooled keep-alive session per process; bodies are kept as sent (no decompression).
+    `ssl_context`: how https upstreams are checked (config.tls.client_context)."""
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30,
+                                     ssl=ssl_context if ssl_context is not None else True)
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
@@ -108,18 +111,19 @@ async def call(session: aiohttp.ClientSession, base_url: str, request: Request,
 class Clients:
     """The two HTTP clients of a process, and the one place that chooses between them: the
     lean keep-alive pool (diffsvc.fastclient, a third of aiohttp's CPU per call) for buffered
-    bodies over http://; aiohttp for streamed bodies, https and WebSockets."""
+    bodies; aiohttp for streamed bodies and WebSockets. Both check https upstreams with
+    `ssl_context` (config.tls.client_context: tls.ca_file, tls.verify, mTLS)."""
 
-    def __init__(self) -> None:
-        self.session = new_session()
-        self.fast = fastclient.Client()
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.session = new_session(ssl_context=ssl_context)
+        self.fast = fastclient.Client(ssl_context=ssl_context)
 
     async def call(self, base_url: str, request: Request, headers: CIMultiDict[str],
                    timeout: float, max_body: int, *, data: Any = None,
                    backoff: float = 0.0) -> Reply:
         """As `call`; `backoff` (fastclient only): after a refused connect, fail fast for
         that long (a dead shadow upstream then costs no connect attempt per request)."""
-        if data is None and base_url.startswith("http://"):
+        if data is None and base_url.startswith(("http://", "https://")):
             host = headers.get("Host")  # forwarded: sent instead of the upstream's own
             items = headers.items() if host is None else [
                 (k, v) for k, v in headers.items() if k.lower() != "host"]

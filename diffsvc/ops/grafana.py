@@ -6,10 +6,12 @@ updates the folder, dashboards and alert rules of a running Grafana through its 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import niquests.exceptions
 import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
@@ -91,7 +93,18 @@ def push(url: str, token: str | None, *, folder_uid: str = dashgen.FOLDER_UID,
     try:
         return _push(url, token, folder_uid, datasource_uid, timeout)
     except GrafanaException as exc:
-        raise GrafanaPushError(f"Grafana at {url}: {exc}") from exc
+        refused = getattr(exc, "status_code", None) in (401, 403)
+        fix = ": check --token (a service account token) or user:pass in the URL" if refused else ""
+        raise GrafanaPushError(f"Grafana at {url}: {exc}{fix}", refused=refused) from exc
+    except niquests.exceptions.RequestException as exc:  # connect, TLS, timeout
+        raise GrafanaPushError(f"Grafana at {url} unreachable ({_reason(exc)}): is it running, "
+                               f"and is --grafana-url right?") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost reason of a connection failure: "[Errno 111] Connection refused"."""
+    found = re.findall(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+    return found[-1] if found else type(exc).__name__
 
 
 def _push(url: str, token: str | None, folder_uid: str, datasource_uid: str,

@@ -9,7 +9,6 @@ SIGTERM, and each child finishes its work (shadows and buffer, or the current jo
 from __future__ import annotations
 
 import contextlib
-import logging
 import multiprocessing
 import os
 import signal
@@ -19,6 +18,7 @@ from types import FrameType
 
 from diffsvc import gateway
 from diffsvc.config import Config
+from diffsvc.ops.explain import explain
 from workers import main as worker_main
 
 PR_SET_PDEATHSIG = 1
@@ -42,7 +42,14 @@ def _child(target: Callable[[], object]) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     os.setpgrp()  # a Ctrl-C reaches the parent only; it forwards one SIGTERM
     _die_with_parent()
-    target()
+    try:
+        target()
+    except Exception as exc:  # an expected failure (busy port, Redis): one line, its status
+        known = explain(exc)
+        if known is None:
+            raise
+        print(f"diffsvc {multiprocessing.current_process().name}: {known[1]}", file=sys.stderr)
+        sys.exit(known[0])
 
 
 def run(processes: int, target: Callable[[], object], name: str, *,
@@ -104,7 +111,6 @@ def run_workers(cfg: Config, *, burst: bool = False) -> int:
     """`cfg.workers` workers until the queue is empty (burst) or SIGTERM/SIGINT; the parent
     forwards one SIGTERM and each child finishes its current job (DrainingWorker)."""
     cfg.require("redis_url")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if cfg.workers == 1:
         worker_main.run_one(cfg, burst)
         return 0

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from diffsvc import errors
 from diffsvc.config import Config, parse_listen, split_listen
-from diffsvc.errors import ConfigError, DiffsvcError
+from diffsvc.errors import ConfigError
 from diffsvc.gateway.collectwire import EXCHANGES_PATH
 
 TEMPLATES = Path(__file__).parent / "proxytemplates"
@@ -24,8 +25,8 @@ SHIP_TIMEOUT_MS = 2000
 NGINX_MODULES = "/usr/lib/nginx/modules"
 
 
-class UsageError(DiffsvcError):
-    """A flag of proxy-config is missing or wrong; names the flag."""
+class UsageError(errors.UsageError):
+    """A flag of proxy-config is missing or wrong; names the flag (exit status 64)."""
 
     def __init__(self, flag: str, reason: str, value: object = None) -> None:
         super().__init__(f"{flag}: {reason}" + ("" if value is None else f" (got {value!r})"))

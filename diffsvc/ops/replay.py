@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from diffsvc.config import Config
+from diffsvc.config import Config, tls
 from diffsvc.core.models import Exchange, Headers, Reply, Request, stamp
 from diffsvc.core.traffic import TrafficControl
-from diffsvc.errors import ConfigError
+from diffsvc.errors import InputError, UnreadableError, UsageError
 from diffsvc.gateway import upstream
 from diffsvc.gateway.capture import Capture
+from diffsvc.report.model import Report
 from diffsvc.report.verdict import Criteria
 from diffsvc.storage import store
+from workers.jobs import run_endpoint
 
 GOR_SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
 _SKIPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -41,22 +43,22 @@ def _headers(where: str, raw: Any) -> Headers:
         try:
             items = [(h["name"], h["value"]) if isinstance(h, dict) else (h[0], h[1]) for h in raw]
         except (KeyError, IndexError, TypeError):
-            raise ConfigError(where, "headers: expected a mapping, [name, value] pairs or "
+            raise InputError(where, "headers: expected a mapping, [name, value] pairs or "
                                      "{name, value} objects", raw) from None
     else:
-        raise ConfigError(where, "headers: expected a mapping or a list", raw)
+        raise InputError(where, "headers: expected a mapping or a list", raw)
     return [(str(k), str(v)) for k, v in items
             if not str(k).startswith(":") and str(k).lower() not in _SKIPPED_HEADERS]
 
 
 def _request(where: str, method: Any, url: Any, headers: Headers, body: bytes) -> Request:
     if not isinstance(method, str) or not method.isalpha():
-        raise ConfigError(where, "method: expected an HTTP method such as GET", method)
+        raise InputError(where, "method: expected an HTTP method such as GET", method)
     if not isinstance(url, str) or not url:
-        raise ConfigError(where, "url/path: expected a URL or a /path", url)
+        raise InputError(where, "url/path: expected a URL or a /path", url)
     parts = urlsplit(url)
     if not parts.path.startswith("/") and not (parts.scheme and parts.netloc):
-        raise ConfigError(where, "url/path: expected an absolute URL or a /path", url)
+        raise InputError(where, "url/path: expected an absolute URL or a /path", url)
     if parts.netloc and not any(k.lower() == "host" for k, _ in headers):
         headers = [("Host", parts.netloc), *headers]
     return Request(method.upper(), parts.path or "/", parts.query, headers, body)
@@ -67,12 +69,12 @@ def read_har(path: Path) -> Iterator[Request]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         entries = doc["log"]["entries"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(str(path), f"not a HAR file (log.entries): {exc}") from None
+        raise InputError(str(path), f"not a HAR file (expected JSON with log.entries): {exc}") from None
     for i, entry in enumerate(entries):
         where = f"{path}: log.entries[{i}].request"
         req = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(req, dict):
-            raise ConfigError(where, "missing")
+            raise InputError(where, "missing")
         post = req.get("postData") or {}
         text = post.get("text") or ""
         body = base64.b64decode(text) if post.get("encoding") == "base64" else text.encode()
@@ -90,9 +92,9 @@ def read_jsonl(path: Path) -> Iterator[Request]:
             try:
                 item = json.loads(line)
             except ValueError as exc:
-                raise ConfigError(where, f"not valid JSON: {exc}") from None
+                raise InputError(where, f"not valid JSON: {exc}") from None
             if not isinstance(item, dict):
-                raise ConfigError(where, "expected a JSON object", item)
+                raise InputError(where, "expected a JSON object", item)
             if "body_base64" in item:
                 body = base64.b64decode(item["body_base64"])
             else:
@@ -117,7 +119,7 @@ def read_gor(path: Path) -> Iterator[Request]:
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            raise ConfigError(where, "bad request line", lines[0])
+            raise InputError(where, "bad request line", lines[0])
         headers = [(k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])
                    if k.strip()]
         yield _request(where, parts[0], parts[1], _headers(where, headers), body)
@@ -125,7 +127,7 @@ def read_gor(path: Path) -> Iterator[Request]:
 
 def read(path: Path) -> list[Request]:
     if not path.is_file():
-        raise ConfigError(str(path), "no such file")
+        raise UnreadableError(str(path), "no such file (give a .har, .gor or JSON lines file)")
     suffix = path.suffix.lower()
     if suffix == ".har":
         return list(read_har(path))
@@ -181,12 +183,14 @@ async def _one(cfg: Config, session: Any, req: Request) -> Exchange:
 
 
 async def send(cfg: Config, requests: list[Request], *, rate: float = 0.0, concurrency: int = 8,
-               progress: TextIO | None = None) -> tuple[list[str], Counter[str]]:
-    """Send every admitted request; the ids of the captured exchanges and the counters."""
+               progress: TextIO | None = None, run: str | None = None
+               ) -> tuple[list[str], Counter[str]]:
+    """Send every admitted request; the ids of the captured exchanges and the counters.
+    As in the gateway, only GET, HEAD and OPTIONS are sent unless allow_side_effects."""
     assert cfg.redis_url is not None
     redis_url = cfg.redis_url
     counters: Counter[str] = Counter()
-    traffic = TrafficControl(replace(cfg, allow_side_effects=True, sample_rate=1.0, routes=[
+    traffic = TrafficControl(replace(cfg, sample_rate=1.0, routes=[
         {**r, "sample_rate": 1.0} for r in cfg.routes], shadow_rate_limit=0.0))
     admitted = []
     for req in requests:
@@ -194,15 +198,15 @@ async def send(cfg: Config, requests: list[Request], *, rate: float = 0.0, concu
         counters[reason or "replayed"] += 1
         if reason is None:
             admitted.append(traffic.rewrite(req))
-    capture = Capture(cfg, lambda: store.connect(redis_url), counters)
+    capture = Capture(cfg, lambda: store.connect(redis_url), counters, run=run)
     capture.start()
-    session = upstream.new_session()
+    session = upstream.new_session(ssl_context=tls.client_context(cfg))
     bar = Progress(len(admitted), progress) if progress is not None else None
     ids: list[str] = []
     gate = asyncio.Semaphore(concurrency)
     started = time.monotonic()
 
-    async def run(i: int, req: Request) -> None:
+    async def one(i: int, req: Request) -> None:
         if rate > 0:
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         async with gate:
@@ -213,14 +217,15 @@ async def send(cfg: Config, requests: list[Request], *, rate: float = 0.0, concu
             bar.step()
 
     try:
-        await asyncio.gather(*(run(i, req) for i, req in enumerate(admitted)))
+        await asyncio.gather(*(one(i, req) for i, req in enumerate(admitted)))
     finally:
         await session.close()
         await capture.close()
     return ids, counters
 
 
-def wait_compared(cfg: Config, ids: list[str], timeout: float = 60.0) -> int:
+def wait_compared(cfg: Config, ids: list[str], timeout: float = 60.0,
+                  run: str | None = None) -> int:
     """Run the queued comparisons here (burst) and wait until every exchange is compared
     (other workers on the same Redis may hold some); how many are compared."""
     from workers import main as worker_main
@@ -229,16 +234,28 @@ def wait_compared(cfg: Config, ids: list[str], timeout: float = 60.0) -> int:
     r = store.connect(cfg.redis_url)
     deadline = time.monotonic() + timeout
     while True:
-        worker_main.run_one(cfg, burst=True)
+        worker_main.run_one(cfg, burst=True, run=run)
         done = sum(c is not None for c in store.load_comparisons(r, ids))
         if done >= len(ids) or time.monotonic() > deadline:
             return done
         time.sleep(0.2)
 
 
+def run_report(report: Report, run: str | None) -> Report:
+    """The report of one run's endpoints only (all of them without a run)."""
+    if run is None:
+        return report
+    prefix = run_endpoint(run, "")
+    return replace(report, endpoints=tuple(e for e in report.endpoints
+                                           if e.endpoint.startswith(prefix)))
+
+
 def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gate: bool,
-            max_mismatch_rate: float, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """The `diffsvc replay` command: 0, or with `gate` 1 when an endpoint diverges."""
+            max_mismatch_rate: float, run: str | None = None, out: TextIO | None = None,
+            err: TextIO | None = None) -> int:
+    """The `diffsvc replay` command: 0, or with `gate` 1 when an endpoint diverges. With
+    `run`, its exchanges go to a queue of their own and its endpoints are counted as
+    "[run] METHOD /path", apart from other traffic in the same Redis."""
     out, err = out or sys.stdout, err or sys.stderr
     import contextlib
 
@@ -247,25 +264,28 @@ def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gat
 
     cfg.require("primary", "candidate")
     if rate < 0:
-        raise ConfigError("--rate", "must be at least 0 (0: as fast as concurrency allows)", rate)
+        raise UsageError(f"--rate: must be at least 0 (0: as fast as --concurrency allows), got {rate}")
     if concurrency < 1:
-        raise ConfigError("--concurrency", "must be at least 1", concurrency)
+        raise UsageError(f"--concurrency: must be at least 1, got {concurrency}")
     requests = read_all(files)
     if not requests:
-        raise ConfigError("FILE", "no requests in the given files", files)
+        raise InputError(", ".join(files), "no requests in these files")
     with contextlib.ExitStack() as stack:
         if cfg.redis_url is None:  # a fresh embedded Redis: the report is this run's
             cfg = replace(cfg, redis_url=stack.enter_context(EmbeddedRedis()))
         started = time.monotonic()
         ids, counters = asyncio.run(send(cfg, requests, rate=rate, concurrency=concurrency,
-                                         progress=err))
-        compared = wait_compared(cfg, ids)
+                                         progress=err, run=run))
+        compared = wait_compared(cfg, ids, run=run)
         assert cfg.redis_url is not None
-        report = data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg))
+        report = run_report(data.build(store.connect(cfg.redis_url), Criteria.from_config(cfg)), run)
         out.write(formats.as_table(report, max_mismatch_rate))
         skipped = sum(n for k, n in counters.items() if k.startswith("skipped_"))
+        side_effects = counters["skipped_method"]
         err.write(f"replay: {len(requests)} requests read, {counters['replayed']} sent, "
-                  f"{skipped} skipped (allow/deny), {counters['captured']} captured, "
+                  f"{skipped} skipped (allow/deny"
+                  + (f"; {side_effects} with side effects: --allow-side-effects sends them"
+                     if side_effects else "") + f"), {counters['captured']} captured, "
                   f"{compared} compared in {time.monotonic() - started:.1f}s\n")
         if not gate:
             return 0

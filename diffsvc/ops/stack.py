@@ -96,7 +96,9 @@ def running(cfg: Config, *, quiet: bool = False,
             if not quiet:
                 print(f"embedded redis-server at {cfg.redis_url}", flush=True)
         tmp = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="diffsvc-")))
-        config.write_file(cfg, tmp / "config.yaml")
+        # quiet (the demo): the children's start and progress lines are not shown
+        config.write_file(dataclasses.replace(cfg, log_level="warning") if quiet else cfg,
+                          tmp / "config.yaml")
         stack = Stack(cfg, quiet=quiet)
         resources.callback(stack.stop)
         stack.start(tmp / "config.yaml", report=report)

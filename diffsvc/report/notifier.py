@@ -29,7 +29,7 @@ from diffsvc.config.appkey import CONFIG
 from diffsvc.report import data, gate
 from diffsvc.report.appkeys import REDIS
 from diffsvc.report.verdict import Criteria, judge_counts
-from diffsvc.storage import alerts
+from diffsvc.storage import alerts, waiting
 
 log = logging.getLogger("diffsvc.notifier")
 
@@ -142,19 +142,23 @@ class Notifier:
         return sent
 
     async def run(self) -> None:
-        failing = False
+        """Evaluate every notify.interval; while Redis is away, retry with backoff (from
+        0.2 s up to the interval), logging its going and its coming back once each."""
+        assert self.cfg.redis_url is not None
+        state = waiting.RedisState(self.cfg.redis_url, log, "notifier")
+        delays = waiting.backoff(most=self.cfg.notify_interval)
         while True:
             try:
                 await self.tick()
-            except Exception:  # a Redis outage must not end the loop; logged once per outage
-                if not failing:
-                    log.exception("notifier evaluation failed; retrying every %gs",
-                                  self.cfg.notify_interval)
-                failing = True
+            except waiting.DOWN as exc:
+                state.unreachable(exc, self.cfg.notify_interval)
+                await asyncio.sleep(delays())
+                continue
+            except Exception:  # a bug must not end the loop; logged with its traceback
+                log.exception("notifier evaluation failed")
             else:
-                if failing:
-                    log.warning("notifier evaluations work again")
-                failing = False
+                state.reachable()
+            delays = waiting.backoff(most=self.cfg.notify_interval)
             await asyncio.sleep(self.cfg.notify_interval)
 
 

@@ -8,20 +8,27 @@ token is refused before anything listens."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from redis import Redis
 
-from diffsvc.config import Config, is_loopback, split_listen
+from diffsvc.config import Config, is_loopback, logs, split_listen, tls
 from diffsvc.config.appkey import CONFIG
 from diffsvc.errors import ConfigError
 from diffsvc.report import api, gate, metrics, notifier
 from diffsvc.report.appkeys import REDIS
-from diffsvc.storage import store
+from diffsvc.storage import store, waiting
 
 STATIC = Path(__file__).parent / "static"
+WATCH_INTERVAL = 5.0  # seconds between pings of Redis
+log = logging.getLogger("diffsvc.report")
+SERVED = web.AppKey("served", Counter[str])
 PUBLIC_PATHS = frozenset({"/", "/index.html", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
 
@@ -58,12 +65,52 @@ async def auth(request: web.Request,
     return await handler(request)
 
 
+@web.middleware
+async def redis_away(request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+    """While Redis is away the API answers 503 in one line, not a 500 with a traceback."""
+    try:
+        return await handler(request)
+    except waiting.DOWN as exc:
+        return api.error(503, f"Redis unreachable ({exc}); the report server retries")
+
+
+@web.middleware
+async def counted(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    request.app[SERVED]["requests"] += 1
+    return await handler(request)
+
+
+async def _watch(client: Redis, state: waiting.RedisState) -> None:
+    """Ping Redis every WATCH_INTERVAL (with backoff while it is away): its going away and
+    coming back are logged once each."""
+    loop = asyncio.get_running_loop()
+    delays = waiting.backoff(most=WATCH_INTERVAL)
+    while True:
+        try:
+            await loop.run_in_executor(None, client.ping)
+        except waiting.DOWN as exc:
+            state.unreachable(exc, WATCH_INTERVAL)
+            await asyncio.sleep(delays())
+            continue
+        state.reachable()
+        delays = waiting.backoff(most=WATCH_INTERVAL)
+        await asyncio.sleep(WATCH_INTERVAL)
+
+
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     assert cfg.redis_url is not None
     client = store.connect(cfg.redis_url, timeout=10)
     app[REDIS] = client
+    watch = asyncio.create_task(_watch(client, waiting.RedisState(cfg.redis_url, log, "report server")))
     yield
+    watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch
     client.close()
 
 
@@ -91,9 +138,15 @@ def route_registrars() -> list[RouteRegistrar]:
 def build_app(cfg: Config) -> web.Application:
     cfg.require("redis_url")
     check_access(cfg)
-    app = web.Application(middlewares=[auth])
+    app = web.Application(middlewares=[counted, auth, redis_away])
     app[CONFIG] = cfg
+    served: Counter[str] = Counter()
+    app[SERVED] = served
     app.cleanup_ctx.append(_redis)
+    ticker = logs.Ticker(logs.Progress(log, "report server", lambda: served,
+                                       {"requests": ("requests",)}), cfg.log_interval)
+    app.on_startup.append(ticker.start)
+    app.on_cleanup.append(ticker.stop)
     for register in route_registrars():
         register(app)
     return app
@@ -102,7 +155,7 @@ def build_app(cfg: Config) -> web.Application:
 def url(cfg: Config) -> str:
     host, port = split_listen(cfg.report_listen)
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return f"{'https' if cfg.report_tls_cert_file else 'http'}://{shown}:{port}/"
 
 
 def run(cfg: Config) -> None:
@@ -114,7 +167,11 @@ def run(cfg: Config) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
     app = build_app(cfg)
+    assert cfg.redis_url is not None
+    waiting.check_password(store.connect(cfg.redis_url))
     host, port = split_listen(cfg.report_listen)
-    suffix = " (bearer token required)" if cfg.report_token else ""
-    print(f"diffsvc report at {url(cfg)}{suffix}", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=2)
+    started = (f"report server at {url(cfg)}"
+               + (" (bearer token required)" if cfg.report_token else "")
+               + f"; Redis {waiting.where(cfg.redis_url)}; config {logs.digest(cfg)}")
+    web.run_app(app, host=host, port=port, access_log=None, shutdown_timeout=2,
+                print=lambda _: log.info(started), ssl_context=tls.report_context(cfg))

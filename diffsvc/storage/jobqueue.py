@@ -14,8 +14,9 @@ JOB_TIMEOUT = 300
 RETRIES = 3  # a batch that failed (Redis lost mid-job) runs again; counting is idempotent
 
 
-def queue(connection: Redis) -> Queue:
-    return Queue(keys.QUEUE_NAME, connection=connection)
+def queue(connection: Redis, run: str | None = None) -> Queue:
+    """The shared queue of comparison jobs, or a replay run's own (only its worker reads it)."""
+    return Queue(keys.queue_name(run), connection=connection)
 
 
 def enqueue_batch(q: Queue, ids: list[str], pipeline: Pipeline | None = None) -> None:

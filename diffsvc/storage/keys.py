@@ -105,6 +105,11 @@ def primary_values(endpoint: str, request_key: str) -> str:
     return PRIMARY_VALUES.format(key=request_key, endpoint=endpoint)
 
 
+def queue_name(run: str | None = None) -> str:
+    """The job queue: the shared one, or a replay run's own (`replay --run NAME`)."""
+    return QUEUE_NAME if run is None else f"{QUEUE_NAME}-run-{run}"
+
+
 def worker_alive(name: str) -> str:
     return WORKER_ALIVE.format(name=name)
 

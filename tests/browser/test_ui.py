@@ -13,13 +13,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 PRODUCTS = "GET /api/products/{id}"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture
@@ -30,7 +31,6 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
@@ -200,3 +200,19 @@ def test_the_build_selector_shows_each_build_on_its_own(serve, r, make_config, b
     page.select_option("#build", "41")
     page.wait_for_selector("#endpoints tbody tr .failure")
     assert page.locator("#endpoints tbody tr .rate").inner_text() == "100.0%"
+
+
+def test_clear_an_endpoint_then_everything(demo_stack, browser):
+    """The UI's Clear buttons: as `diffsvc data clear [--endpoint NAME]`, after a confirm."""
+    base = demo_stack.report.url
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(base + "/#/endpoint/" + urllib.parse.quote(PRODUCTS, safe=""))
+    page.locator("#clear-endpoint").click()
+    page.wait_for_selector("#endpoints tbody tr")  # back on the overview
+    page.wait_for_function("document.querySelectorAll('#endpoints tbody tr').length === 2")
+    assert PRODUCTS not in page.locator("#endpoints").inner_text()
+    page.locator("#clear-data").click()
+    page.wait_for_selector(".empty")
+    with urllib.request.urlopen(base + "/api/v1/summary", timeout=10) as resp:
+        assert json.loads(resp.read())["endpoints"] == []

@@ -71,7 +71,7 @@ def test_console_script_help() -> None:
 
 def test_no_subcommand_is_a_usage_error() -> None:
     done = run(sys.executable, "-m", "diffsvc")
-    assert done.returncode == 2
+    assert done.returncode == 64  # EX_USAGE
     assert "usage:" in done.stderr
 
 
@@ -102,7 +102,7 @@ def test_bad_config_makes_gateway_exit_naming_the_key(tmp_path: Path, redis_url:
     if "primary" not in yaml_text:
         args += ["--primary", "http://127.0.0.1:9"]
     done = run(*args, env={**_env(), **env})
-    assert done.returncode != 0
+    assert done.returncode == 78  # EX_CONFIG
     assert "config key " in done.stderr and key in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert "listening" not in done.stdout

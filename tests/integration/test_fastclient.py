@@ -116,8 +116,8 @@ def test_timeout_refused_and_bad_header_are_errors(serve) -> None:
     assert refused.error and "ConnectionRefusedError" in refused.error
     injected = _run(Client().call(url, _get(), [("X-Evil", "a\r\nX-Injected: 1")], 2, 10**6))
     assert injected.error and "line break" in injected.error
-    https = _run(Client().call("https://127.0.0.1:1", _get(), [], 2, 10**6))
-    assert https.error and "only http://" in https.error
+    ftp = _run(Client().call("ftp://127.0.0.1:1", _get(), [], 2, 10**6))
+    assert ftp.error and "only http:// and https://" in ftp.error
 
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -181,6 +181,36 @@ def test_a_kept_alive_connection_closed_by_the_upstream_is_not_reused() -> None:
 
     first, second, post = asyncio.run(go())
     assert first.body == second.body == post.body == b"ok"
+    assert connections == 3
+
+
+def test_the_retry_after_a_stale_kept_alive_connection_is_fresh() -> None:
+    """Every pooled connection went stale at once (the upstream closes each one when the next
+    request arrives, before our side saw its FIN; the shadow fault test's gzip_bomb upstream
+    once hit this): the one retry must use a new connection, not another stale one."""
+    connections = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(0.2)  # both first calls are in flight: two pooled connections
+        writer.write(OK)
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")  # the next request on it: closed, unanswered
+        writer.close()
+
+    async def go() -> tuple[list[Reply], Reply]:
+        server, url = await _raw_server(answer)
+        client = Client()
+        async with server:
+            first = await asyncio.gather(*(client.call(url, _get(), [], 5, 10**6)
+                                           for _ in range(2)))
+            return list(first), await client.call(url, _get(), [], 5, 10**6)
+
+    first, third = asyncio.run(go())
+    assert [r.body for r in first] == [b"ok", b"ok"]
+    assert (third.error, third.body) == (None, b"ok")
     assert connections == 3
 
 

@@ -155,7 +155,7 @@ def test_push_with_a_wrong_token_fails_naming_the_status(serve):
     url = serve(FakeGrafana().app()).url
     with pytest.raises(grafana.GrafanaPushError, match="Unauthorized"):
         grafana.push(url, "wrong")
-    assert cli.main(["dashboards", "push", "--grafana-url", url, "--token", "wrong"]) == 2
+    assert cli.main(["dashboards", "push", "--grafana-url", url, "--token", "wrong"]) == 78
 
 
 def test_export_writes_the_provisioning_tree(tmp_path):

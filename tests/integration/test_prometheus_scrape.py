@@ -25,7 +25,7 @@ from tests.integration.demo_helpers import PRODUCTS, USERS
 
 RULES = Path(__file__).resolve().parents[2] / "dashboards/prometheus/rules/diffsvc.rules.yml"
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
-                                reason="prometheus not installed")
+                                reason="prometheus is not installed (apt-get install prometheus)")
 
 
 @pytest.fixture

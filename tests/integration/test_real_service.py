@@ -3,22 +3,20 @@ wrote (httpbin, from PyPI, served by werkzeug) as primary, secondary and candida
 the gateway. /uuid returns a fresh id, /bytes/N random bytes, /gzip and /brotli compressed
 bodies echoing the (per-instance) Host header: all noise, recognised with the secondary, so
 unchanged endpoints show a 0 mismatch rate. A tiny WSGI middleware changes one JSON field
-on the candidate's /json, and the report finds it with its path."""
+on the candidate's /json, and the report finds it with its path. httpbin runs in its own
+venv (made on first use), as a child process."""
 
 from __future__ import annotations
 
-import json
-import logging
+import fcntl
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-import httpbin  # the `realservice` extra (.ci/run installs it with --no-deps)
 import pytest
 from redis import Redis
-from werkzeug import serving
 
 from diffsvc import config
 from diffsvc.report import data
@@ -29,49 +27,46 @@ ROUNDS = 8
 UNCHANGED = ["/uuid", "/bytes/64", "/gzip", "/brotli", "/deflate", "/anything/orders?page=2",
              "/get", "/status/418", "/xml", "/html"]
 CHANGED_PATH = "$.slideshow.author"
-
-Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def change_author(app: Wsgi) -> Wsgi:
-    """The candidate build's 'bug': /json names another author."""
-
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/json":
-            return app(environ, start_response)
-        captured: dict[str, Any] = {}
-
-        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.update(status=status, headers=headers)
-            return lambda data: None
-
-        doc = json.loads(b"".join(app(environ, keep)))
-        doc["slideshow"]["author"] = "Somebody Else"
-        body = json.dumps(doc).encode()
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
-        return [body]
-
-    return middleware
+ROOT = Path(__file__).resolve().parents[2]
+HTTPBIN = "httpbin>=0.10.4"
+SERVE = Path(__file__).with_name("httpbin_serve.py")
 
 
-class WsgiServer:
-    def __init__(self, app: Wsgi) -> None:
-        self.server = serving.make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+def httpbin_python() -> str:
+    """The Python of httpbin's own venv (made once, by `./dev venv`, under .cache/): httpbin
+    pins greenlet<3, which contradicts playwright in the test venv."""
+    env_dir = ROOT / ".cache" / f"httpbin-py{sys.version_info[0]}.{sys.version_info[1]}"
+    env_dir.parent.mkdir(exist_ok=True)
+    python = env_dir / "bin" / "python"
+    with open(env_dir.parent / "httpbin.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs make it once
+        if not (env_dir / "ready").exists():
+            subprocess.run([sys.executable, str(ROOT / "dev"), "venv", str(env_dir), HTTPBIN],
+                           check=True, timeout=300)
+            (env_dir / "ready").touch()
+    return str(python)
+
+
+class Httpbin:
+    """httpbin served by werkzeug in a child process of its venv's Python."""
+
+    def __init__(self, python: str, *args: str) -> None:
+        self.process = subprocess.Popen([python, str(SERVE), *args], stdout=subprocess.PIPE,
+                                        text=True)
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        assert self.url.startswith("http://"), f"httpbin did not start (exit {self.process.poll()})"
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
+        self.process.terminate()
+        self.process.wait(10)
 
 
 @pytest.fixture
-def instances() -> Iterator[dict[str, WsgiServer]]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    servers = {"primary": WsgiServer(httpbin.app), "secondary": WsgiServer(httpbin.app),
-               "candidate": WsgiServer(change_author(httpbin.app))}
+def instances() -> Iterator[dict[str, Httpbin]]:
+    python = httpbin_python()
+    servers = {"primary": Httpbin(python), "secondary": Httpbin(python),
+               "candidate": Httpbin(python, "--change-author")}
     yield servers
     for s in servers.values():
         s.stop()

@@ -87,5 +87,57 @@ def test_bad_input_names_the_line(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"method": "GET", "path": "/a"}\n{"method": "GET", "path": 7}\n')
     assert cli.main(["replay", str(bad), "--primary", "http://127.0.0.1:9",
-                     "--candidate", "http://127.0.0.1:10"]) == 2
+                     "--candidate", "http://127.0.0.1:10"]) == 65  # EX_DATAERR
     assert f"{bad}:2" in capsys.readouterr().err
+
+
+def _recording(seen: list[str]) -> Any:
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+SIDE_EFFECTS = ('{"method": "GET", "path": "/api/orders/1"}\n'
+                '{"method": "POST", "path": "/api/orders", "body": {"qty": 1}}\n'
+                '{"method": "DELETE", "path": "/api/orders/1"}\n')
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_side_effects_are_sent_only_when_allowed(allow, serve, redis_url, tmp_path, capsys):
+    prod_seen: list[str] = []
+    cand_seen: list[str] = []
+    prod, cand = serve(_recording(prod_seen)), serve(_recording(cand_seen))
+    lines = tmp_path / "orders.jsonl"
+    lines.write_text(SIDE_EFFECTS)
+    flag = ["--allow-side-effects"] if allow else []
+    assert cli.main(["replay", str(lines), "--primary", prod.url, "--candidate", cand.url,
+                     "--redis-url", redis_url, *flag]) == 0
+    err = capsys.readouterr().err
+    expected = ["DELETE", "GET", "POST"] if allow else ["GET"]
+    assert sorted(prod_seen) == sorted(cand_seen) == expected
+    assert ("2 with side effects: --allow-side-effects sends them" in err) is not allow, err
+
+
+def test_run_keeps_its_data_apart(serve, r, redis_url, capsys):
+    prod = serve(upstream.build_app("prod"))
+    cand = serve(upstream.build_app("candidate"))
+    args = ["replay", str(FIXTURES / "requests.jsonl"), "--primary", prod.url, "--candidate",
+            cand.url, "--redis-url", redis_url, *IGNORE_FLAGS]
+    assert cli.main(args) == 0  # other traffic in the same Redis
+    before = report_summary(r)
+    capsys.readouterr()
+    assert cli.main([*args, "--run", "nightly"]) == 0
+    out = capsys.readouterr().out
+    after = report_summary(r)
+    assert {k: v for k, v in after.items() if not k.startswith("[nightly] ")} == before
+    run = {k.removeprefix("[nightly] "): v for k, v in after.items() if k.startswith("[nightly] ")}
+    assert run == before  # the same requests, counted apart
+    for endpoint in before:
+        assert f"[nightly] {endpoint}" in out
+        assert f"\n{endpoint} " not in out  # only the run's endpoints are reported

@@ -42,7 +42,7 @@ def test_markdown_table_for_pull_requests(demo_stack, redis_url):
 
 def test_bad_threshold_is_named(redis_url):
     out = report(redis_url, "--format", "junit", "--max-mismatch-rate", "2")
-    assert out.returncode == 2 and "--max-mismatch-rate" in out.stderr
+    assert out.returncode == 64 and "--max-mismatch-rate" in out.stderr  # EX_USAGE
 
 
 def test_rules_export_prints_config_yaml(demo_stack, redis_url):

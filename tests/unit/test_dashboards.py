@@ -127,7 +127,7 @@ def test_grafana_provisioning_files_agree():
             assert d["datasourceUid"] == "__expr__" and d["model"]["expression"] in refs
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
 def test_dashboard_promql_parses(tmp_path):
     """promtool checks every dashboard expression's syntax (Grafana variables substituted)."""
     subst = {"$__rate_interval": "1m", "$__range": "1h", "$endpoint": ".*"}

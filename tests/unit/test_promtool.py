@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PROM = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
 
 
 def promtool(*args: str, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:

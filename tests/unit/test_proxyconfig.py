@@ -85,5 +85,5 @@ def test_command_prints_the_config(capsys: pytest.CaptureFixture[str]) -> None:
                  "http://127.0.0.1:8000", "--collector", "http://127.0.0.1:9090",
                  "--resolver", "10.0.0.10"]) == 0
     assert "lua_max_pending_timers" in capsys.readouterr().out
-    assert main(["proxy-config", "nginx", "--collector", "http://c:9/x"]) == 2
+    assert main(["proxy-config", "nginx", "--collector", "http://c:9/x"]) == 64  # EX_USAGE
     assert "--collector" in capsys.readouterr().err

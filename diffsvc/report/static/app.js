@@ -158,6 +158,17 @@ async function addRule(path, endpoint) {
 
 // ---- pages --------------------------------------------------------------------------------
 
+function clearButton(id, endpoint, label, after) {
+  // DELETE /data or /endpoints/<name>, as `diffsvc data clear [--endpoint NAME]`; rules stay
+  return h("button", { class: "btn small ghost danger", id, onclick: async () => {
+    const what = endpoint ? `the data of ${endpoint}` : "all stored data (exchanges, comparisons, counters)";
+    if (!confirm(`Delete ${what}? Ignore rules are kept.`)) return;
+    const done = await api(endpoint ? "/endpoints/" + encodeURIComponent(endpoint) : "/data", { method: "DELETE" });
+    toast(`Cleared: ${fmtInt(done.keys_deleted)} keys deleted`, "ok");
+    after();
+  } }, label);
+}
+
 async function overviewPage() {
   const data = await api("/summary?" + windowParam());
   showBuilds(data.builds || [], data.build);
@@ -190,7 +201,8 @@ async function overviewPage() {
     : h("div", { class: "empty" }, "No comparisons in this window yet. Send traffic through the gateway and run a worker.");
   render(
     h("div", { class: "page-head" }, h("h1", {}, "Endpoints"),
-      h("p", { class: "muted" }, "Failing endpoints first, then by mismatch rate. Refreshes every 5 seconds.")),
+      h("p", { class: "muted" }, "Failing endpoints first, then by mismatch rate. Refreshes every 5 seconds."),
+      clearButton("clear-data", null, "Clear all data", () => route())),
     h("section", { class: "cards" },
       card("pairs compared", fmtInt(t.pairs)),
       card("mismatch rate", t.matches + t.mismatches ? fmtPct(t.mismatch_rate) : "–", "band-text-" + band(t.mismatch_rate, t.pairs)),
@@ -259,7 +271,8 @@ async function endpointPage(name) {
     h("span", { class: "muted small" }, fmtTime(x.compared_at))));
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "Endpoints"), " / ", h("span", {}, name)),
-    h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.matches + s.mismatches, d.failure)),
+    h("div", { class: "page-head" }, h("h1", {}, name), rateBadge(s.mismatch_rate, s.matches + s.mismatches, d.failure),
+      clearButton("clear-endpoint", name, "Clear this endpoint", () => { location.hash = "#/"; })),
     d.examples && d.examples.length ? h("p", { class: "muted small", id: "examples" }, "e.g. ",
       d.examples.map((x, i) => [i ? ", " : "", h("code", {}, x)])) : null,
     d.failure ? h("p", { class: "error-text failure", id: "failure" }, "FAIL: " + d.failure) : null,
