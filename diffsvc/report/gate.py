@@ -34,7 +34,7 @@ from redis import Redis
 
 from diffsvc.config import parse_duration, ranged
 from diffsvc.config.appkey import CONFIG
-from diffsvc.errors import ConfigError
+from diffsvc.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, ConfigError
 from diffsvc.report import data, stats
 from diffsvc.report.appkeys import REDIS
 from diffsvc.report.verdict import Criteria, judge_counts
@@ -43,7 +43,7 @@ from diffsvc.storage import quality as diffq
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 SEVERITY = {"pass": 0, "inconclusive": 1, "fail": 2}
-EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
+EXIT_CODES = {"pass": EXIT_OK, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
 HTTP_STATUS = {"pass": 200, "fail": 412, "inconclusive": 425}
 INCONCLUSIVE_AS = ("hold", "pass", "fail")
 
