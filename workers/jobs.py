@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from redis import Redis
 from rq import get_current_job
 
+from diffsvc import config
 from diffsvc.config import Config
 from diffsvc.core.codecs import decode
 from diffsvc.core.compare import compare, compare_secondary
@@ -66,8 +67,6 @@ def run_endpoint(run: str, endpoint: str) -> str:
 
 def context() -> WorkerContext:
     if _context is None:  # a plain `rq worker` started without diffsvc: read the environment
-        from diffsvc import config
-
         return configure(config.load())
     return _context
 

@@ -229,7 +229,8 @@ class Config:
                              one_of("debug", "info", "warning", "error"), key="log.level",
                              commands=LONG_RUNNING)
     log_interval: float = setting(60.0, "how often a long-running process logs its progress",
-                                  parse_duration, key="log.interval", commands=LONG_RUNNING)
+                                  parse_duration, key="log.interval",
+                                  commands=(*LONG_RUNNING, REPLAY))  # replay runs a worker
     tls_ca_file: str | None = setting(None, "PEM file of the CAs upstream certificates are checked "
                                       "against (besides the system's): a private CA",
                                       parse_file, key="tls.ca_file", metavar="FILE",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import time
@@ -25,9 +26,12 @@ from diffsvc.core.traffic import TrafficControl
 from diffsvc.errors import InputError, UnreadableError, UsageError
 from diffsvc.gateway import upstream
 from diffsvc.gateway.capture import Capture
+from diffsvc.ops.embedded import EmbeddedRedis
+from diffsvc.report import data, formats
 from diffsvc.report.model import Report
 from diffsvc.report.verdict import Criteria
 from diffsvc.storage import store
+from workers import main as worker_main
 from workers.jobs import run_endpoint
 
 GOR_SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
@@ -228,8 +232,6 @@ def wait_compared(cfg: Config, ids: list[str], timeout: float = 60.0,
                   run: str | None = None) -> int:
     """Run the queued comparisons here (burst) and wait until every exchange is compared
     (other workers on the same Redis may hold some); how many are compared."""
-    from workers import main as worker_main
-
     assert cfg.redis_url is not None
     r = store.connect(cfg.redis_url)
     deadline = time.monotonic() + timeout
@@ -257,11 +259,6 @@ def command(cfg: Config, files: list[str], *, rate: float, concurrency: int, gat
     `run`, its exchanges go to a queue of their own and its endpoints are counted as
     "[run] METHOD /path", apart from other traffic in the same Redis."""
     out, err = out or sys.stdout, err or sys.stderr
-    import contextlib
-
-    from diffsvc.ops.embedded import EmbeddedRedis
-    from diffsvc.report import data, formats
-
     cfg.require("primary", "candidate")
     if rate < 0:
         raise UsageError(f"--rate: must be at least 0 (0: as fast as --concurrency allows), got {rate}")

@@ -21,6 +21,7 @@ from diffsvc import config
 from diffsvc.config import Config, split_listen
 from diffsvc.gateway import collect
 from diffsvc.ops.embedded import EmbeddedRedis
+from diffsvc.report import server
 
 STOP_TIMEOUT = 10.0
 
@@ -106,8 +107,6 @@ def running(cfg: Config, *, quiet: bool = False,
 
 
 def up(cfg: Config) -> int:
-    from diffsvc.report import server
-
     cfg.require("candidate")
     if cfg.mode == "collect":  # exchanges come from a proxy, with production's answers
         collect.check_access(cfg)
