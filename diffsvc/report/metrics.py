@@ -35,6 +35,7 @@ NOT_CANDIDATE = "not_candidate"  # the kind label of errors not held against the
 DEFAULT_TOP_PATHS = 10
 
 # Gateway counter hash fields -> (metric, labels). Every field is flushed by the gateway.
+COLLECT_REJECTIONS = ("unauthorized", "invalid")  # gateway --mode collect: bad token, bad body
 SHADOW_OUTCOMES = {"shadow_ok": "ok", "shadow_error": "error", "shadow_cancelled": "cancelled"}
 
 # The names this module exports (the dashboards and rules may reference only these).
@@ -42,7 +43,8 @@ METRIC_NAMES = (
     "diffsvc_comparisons_total", "diffsvc_mismatches_total", "diffsvc_errors_total",
     "diffsvc_noise_total", "diffsvc_field_mismatches_total", "diffsvc_gateway_requests_total",
     "diffsvc_shadow_calls_total", "diffsvc_shadow_dropped_total",
-    "diffsvc_capture_failures_total", "diffsvc_upstream_latency_seconds", "diffsvc_queue_depth",
+    "diffsvc_capture_failures_total", "diffsvc_collector_rejected_total",
+    "diffsvc_upstream_latency_seconds", "diffsvc_queue_depth",
     "diffsvc_comparison_duration_seconds", "diffsvc_endpoints",
 )
 
@@ -108,6 +110,11 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
     yield CounterMetricFamily("diffsvc_shadow_dropped", "Exchanges not mirrored because "
                               "max_inflight shadow calls were already running",
                               value=gw.get("shadow_dropped", 0))
+    fam = CounterMetricFamily("diffsvc_collector_rejected", "Exchanges a proxy shipped that the "
+                              "collector refused, by reason", labels=["reason"])
+    for reason in COLLECT_REJECTIONS:
+        fam.add_metric([reason], gw.get(f"collect_{reason}", 0))
+    yield fam
     yield CounterMetricFamily("diffsvc_capture_failures", "Exchanges lost because they could not "
                               "be written to Redis (or the capture buffer was full)",
                               value=gw.get("capture_failed", 0) + gw.get("capture_dropped", 0))
