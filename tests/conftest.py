@@ -14,6 +14,7 @@ from aiohttp import web
 from redis import Redis
 
 from diffsvc.config import Config
+from diffsvc.gateway import server as lean
 from diffsvc.ops.embedded import EmbeddedRedis
 from diffsvc.report.verdict import Criteria
 from diffsvc.storage import store
@@ -50,7 +51,8 @@ def r(redis_url: str) -> Iterator[Redis]:
 
 
 class ServedApp:
-    """An aiohttp Application served on 127.0.0.1:<free port> from a background thread."""
+    """An aiohttp Application served on 127.0.0.1:<free port> from a background thread; the
+    inline gateway's (it has a server.HANDLER) on its lean HTTP/1.1 server, as `serve` runs it."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -58,7 +60,7 @@ class ServedApp:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._runner: web.AppRunner | lean.AppServer | None = None
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -67,6 +69,10 @@ class ServedApp:
         self.loop.run_forever()
 
     async def _start(self) -> None:
+        if lean.HANDLER in self.app:
+            self._runner = lean.AppServer(self.app, shutdown_timeout=2)
+            self.url = f"http://127.0.0.1:{await self._runner.start('127.0.0.1', 0)}"
+            return
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

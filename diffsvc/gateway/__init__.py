@@ -1,6 +1,8 @@
 """Ways in: the inline gateway in front of primary, target mode behind an existing mirror,
 collect mode fed by a proxy. `build_app` picks the mode's application; `serve` runs one
-process of it (the `--processes` supervisor is diffsvc.ops.processes)."""
+process of it: on the lean HTTP/1.1 server (diffsvc.gateway.server) when the application
+has a server.HANDLER, else on aiohttp (the `--processes` supervisor is
+diffsvc.ops.processes)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections import Counter
 from aiohttp import web
 
 from diffsvc.config import Config, logs, split_listen, tls
-from diffsvc.gateway import collect, inline, target
+from diffsvc.gateway import collect, inline, server, target
 from diffsvc.gateway.app import COUNTERS, DRAIN_TIMEOUT
 from diffsvc.storage.waiting import where
 
@@ -52,6 +54,10 @@ def serve(cfg: Config, *, reuse_port: bool = False) -> None:
     if cfg.candidate is None:
         log.warning("no candidate set (--candidate): requests go to primary only, "
                     "nothing is mirrored or compared")
+    if server.HANDLER in app:  # the lean HTTP/1.1 server (inline mode)
+        server.run(app, host, port, shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port,
+                   ssl=tls.gateway_context(cfg), started=lambda: log.info(start_line(cfg)))
+        return
     web.run_app(app, host=host, port=port, access_log=None, print=lambda _: log.info(start_line(cfg)),
                 shutdown_timeout=DRAIN_TIMEOUT, reuse_port=reuse_port or None,
                 ssl_context=tls.gateway_context(cfg))

@@ -72,9 +72,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await clients.close()
 
 
-def new_app(cfg: Config, handler: ingress.Handler) -> web.Application:
-    """The application of both modes: header and body limits, the ingress guard, config,
-    counters, traffic control and the shared resources; `handler` serves every path."""
+def new_app(cfg: Config, handler: ingress.Handler | None) -> web.Application:
+    """The application of every mode: header and body limits, the ingress guard, config,
+    counters, traffic control and the shared resources; `handler` serves every path when
+    aiohttp serves the mode (None: the lean server does, diffsvc.gateway.server)."""
     limits = {"max_line_size": cfg.max_header_size, "max_field_size": cfg.max_header_size}
     app = web.Application(client_max_size=max(cfg.max_body, cfg.mirror_max_body + 1),
                           middlewares=[ingress.guard(COUNTERS)], handler_args=limits)
@@ -82,5 +83,6 @@ def new_app(cfg: Config, handler: ingress.Handler) -> web.Application:
     app[COUNTERS] = Counter()
     app[TRAFFIC] = TrafficControl(cfg)
     app.cleanup_ctx.append(_resources)
-    app.router.add_route("*", "/{tail:.*}", handler)
+    if handler is not None:
+        app.router.add_route("*", "/{tail:.*}", handler)
     return app

@@ -1,17 +1,16 @@
 """The inline gateway: every client gets primary's response, byte for byte, as soon as it is
-read; a copy of the request goes to candidate (and secondary) in the background."""
+read; a copy of the request goes to candidate (and secondary) in the background. Served by
+the lean HTTP/1.1 server (diffsvc.gateway.server)."""
 
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from diffsvc.config import Config
 from diffsvc.core.models import Reply, Request
 from diffsvc.errors import ConfigError
-from diffsvc.gateway import ingress, upstream
+from diffsvc.gateway import ingress, server, tunnel, upstream
 from diffsvc.gateway.app import (
-    CLIENTS,
     CONFIG,
     COUNTERS,
     SHADOWER,
@@ -22,38 +21,65 @@ from diffsvc.gateway.app import (
 )
 
 
-def _client_response(reply: Reply, method: str = "GET") -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict()
-    head = method == "HEAD"  # no body: primary's Content-Length is the one to pass on
-    for name, value in upstream.end_to_end(reply.headers):
-        if head or name.lower() != "content-length":
-            headers.add(name, value)
-    return web.Response(status=reply.status, headers=headers, body=None if head else reply.body)
+def _client_response(reply: Reply, method: str) -> server.Response:
+    if method == "HEAD":  # no body: primary's Content-Length is the one to pass on
+        return server.Response(reply.status, upstream.end_to_end(reply.headers), head=True)
+    headers = [(k, v) for k, v in upstream.end_to_end(reply.headers)
+               if len(k) != 14 or k.lower() != "content-length"]
+    return server.Response(reply.status, headers, reply.body)
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    app = request.app
+def _is_websocket(incoming: server.Incoming) -> bool:
+    return ((incoming.header("Upgrade") or "").lower() == "websocket"
+            and "upgrade" in (incoming.header("Connection") or "").lower())
+
+
+async def _websocket(app: web.Application, incoming: server.Incoming,
+                     ) -> server.Response | tunnel.Tunnel:
+    cfg = app[CONFIG]
+    assert cfg.primary is not None
+    headers = list(incoming.headers)
+    if incoming.remote:
+        prior = [v for k, v in headers if k.lower() == "x-forwarded-for"]
+        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
+        headers.append(("X-Forwarded-For", ", ".join([*prior, incoming.remote])))
+    opened = await tunnel.open_websocket(cfg.primary, incoming.method, incoming.target, headers,
+                                         cfg.primary_timeout, app[COUNTERS])
+    if isinstance(opened, tunnel.Tunnel):
+        return opened
+    if opened == 502:
+        return server.text(502, "diffsvc: primary upstream unavailable\n")
+    return server.text(opened, "diffsvc: primary refused the WebSocket upgrade\n")
+
+
+async def handle(app: web.Application, incoming: server.Incoming,
+                 ) -> server.Response | tunnel.Tunnel:
     cfg, counters = app[CONFIG], app[COUNTERS]
+    refused = ingress.refusal(incoming.method, incoming.target,
+                              incoming.header(upstream.SHADOW_HEADER) is not None)
+    if refused is not None:
+        status, message, counter = refused
+        counters[counter] += 1
+        return server.text(status, f"diffsvc: {message}\n", close=status >= 500)
     counters["requests"] += 1
     assert cfg.primary is not None
-    if "Upgrade" in request.headers and ingress.is_websocket(request):
-        return await ingress.proxy_websocket(request, app[CLIENTS].session, cfg.primary,
-                                             counters)
-    body, oversized = await ingress.read_body(request, cfg.mirror_max_body)
-    req = Request(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string,
-                  list(request.headers.items()), body)
-    headers = upstream.forward_headers(req, request.remote, shadow=False,
+    if incoming.upgrade and _is_websocket(incoming):
+        return await _websocket(app, incoming)
+    body, oversized = await incoming.read(cfg.mirror_max_body)
+    path, _, query = incoming.target.partition("?")
+    req = Request(incoming.method, path, query, incoming.headers, body)
+    headers = upstream.forward_headers(req, incoming.remote, shadow=False,
                                        forward_host=cfg.forward_host)
     primary = await call_primary(app, req, headers, 2**62,
-                                 ingress.streamed(body, request) if oversized else None)
+                                 incoming.stream(body) if oversized else None)
     if primary.error:
-        return web.Response(status=502, text="diffsvc: primary upstream unavailable\n")
+        return server.text(502, "diffsvc: primary upstream unavailable\n")
     reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req, app[TRAFFIC])
     if reason is None:
         req.headers = ingress.clean_headers(req.headers)
         app[TRAFFIC].rewrite(req)
         counters["mirrored"] += 1
-        app[SHADOWER].submit(req, primary, request.remote)
+        app[SHADOWER].submit(req, primary, incoming.remote)
     else:
         counters[reason] += 1
     return _client_response(primary, req.method)
@@ -65,4 +91,7 @@ def build_app(cfg: Config) -> web.Application:
         if getattr(cfg, name) == cfg.primary:
             raise ConfigError(name, "must differ from primary: shadow requests are never sent "
                                     "to primary", getattr(cfg, name))
-    return new_app(cfg, handle)
+    app = new_app(cfg, None)
+    app[server.HANDLER] = handle
+    app[server.MAX_HEADER_SIZE] = cfg.max_header_size
+    return app
