@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 from redis import Redis
 from rq import get_current_job
@@ -25,6 +27,9 @@ from diffsvc.storage import rulestore, store, volatility
 
 log = logging.getLogger("diffsvc.worker")
 
+CHUNK = 50  # pairs compared while the next chunk loads and the one before is recorded
+GIL_SWITCH_INTERVAL = 0.0005  # seconds; see WorkerContext.io
+
 
 @dataclass
 class WorkerContext:
@@ -36,6 +41,20 @@ class WorkerContext:
     run: str | None = None  # replay --run NAME: endpoints are named "[NAME] METHOD /path"
     batches: int = 0  # done by this process (its progress line)
     pairs: int = 0
+    _io: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+
+    def io(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        """The pipeline's loader and recorder threads (a load never waits behind a record),
+        made on first use: a thread started before RQ forks would not exist in the child."""
+        if self._io is None:
+            # Every Redis call gives up the GIL; with the comparing thread always runnable,
+            # getting it back took up to the 5 ms default switch interval, and RQ's dozen
+            # round trips per job then cost tens of ms (py-spy: `send_packed_command` 23% of
+            # the worker, bench/README.md).
+            sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
+            self._io = (ThreadPoolExecutor(1, thread_name_prefix="diffsvc-load"),
+                        ThreadPoolExecutor(1, thread_name_prefix="diffsvc-record"))
+        return self._io
 
     def refresh_rules(self, r: Redis) -> None:
         """Rebuild the rules when the UI-added ones changed (one GET per batch)."""
@@ -71,57 +90,103 @@ def context() -> WorkerContext:
     return _context
 
 
-def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str, int]:
-    """Load, compare and count a batch; returns counts of verdicts (and `missing`)."""
-    started = time.perf_counter()
-    ctx.refresh_rules(r)
-    results: list[Comparison] = []
-    latencies: dict[str, tuple[float, float]] = {}
-    missing = 0
-    durations: Counter[str] = Counter()
-    noise: dict[str, list[FieldDiff] | None] = {}  # primary vs secondary, when there is one
-    examples: dict[str, set[str]] = {}  # endpoint -> a few raw request targets
-    candidate_errors: dict[str, str] = {}  # exchange id -> error kind, against the candidate
-    observed: list[volatility.Observation] = []  # primary's values where the candidate differed
-    for exchange_id, exchange in zip(ids, store.load_exchanges(r, ids), strict=True):
+@dataclass
+class _Chunk:
+    """The comparisons of one chunk of a batch, and what recording them needs."""
+
+    results: list[Comparison] = field(default_factory=list)
+    latencies: dict[str, tuple[float, float]] = field(default_factory=dict)
+    noise: dict[str, list[FieldDiff] | None] = field(default_factory=dict)  # vs secondary
+    candidate_errors: dict[str, str] = field(default_factory=dict)  # id -> error kind
+    missing: int = 0
+
+
+@dataclass
+class _Batch:
+    """What a batch gathers across its chunks, recorded once at its end."""
+
+    durations: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, set[str]] = field(default_factory=dict)  # endpoint -> raw targets
+    observed: list[volatility.Observation] = field(default_factory=list)  # primary's values
+    # where the candidate differed
+
+
+def _compare_chunk(ids: list[str], exchanges: list[Exchange | None], ctx: WorkerContext,
+                   batch: _Batch) -> _Chunk:
+    out = _Chunk()
+    for exchange_id, exchange in zip(ids, exchanges, strict=True):
         if exchange is None:  # expired before a worker got to it
-            missing += 1
+            out.missing += 1
             continue
         if not (exchange.primary.failure or exchange.candidate.failure):  # a failed call's
-            latencies[exchange_id] = (exchange.primary.elapsed_ms,         # time is no latency
-                                      exchange.candidate.elapsed_ms)
+            out.latencies[exchange_id] = (exchange.primary.elapsed_ms,     # time is no latency
+                                          exchange.candidate.elapsed_ms)
         pair_started = time.perf_counter()
         try:
             verdict = compare(exchange, ctx.ruleset, ctx.max_body, ctx.origins)
             verdict.build = exchange.build
             if exchange.secondary is not None:
-                noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body,
-                                                       ctx.origins)
-            results.append(verdict)
-            observed += volatility.observations(exchange, verdict)
+                out.noise[exchange_id] = compare_secondary(exchange, ctx.ruleset, ctx.max_body,
+                                                           ctx.origins)
+            out.results.append(verdict)
+            batch.observed += volatility.observations(exchange, verdict)
             if verdict.verdict == "error" and (kind := candidate_failure(exchange, ctx.max_body)):
-                candidate_errors[exchange_id] = kind
+                out.candidate_errors[exchange_id] = kind
         except Exception as exc:  # a bug must cost one verdict, never the batch
             log.exception("comparison of %s failed", exchange_id)
             req = exchange.request
             endpoint = ctx.ruleset.endpoint(req.method, req.path, req.query)
-            results.append(Comparison(exchange_id, endpoint, "error",
-                                      error=f"internal error: {type(exc).__name__}: {exc}",
-                                      rules_digest=ctx.ruleset.digest, build=exchange.build))
-        DURATION.observe(durations, (time.perf_counter() - pair_started) * 1000)
+            out.results.append(Comparison(exchange_id, endpoint, "error",
+                                          error=f"internal error: {type(exc).__name__}: {exc}",
+                                          rules_digest=ctx.ruleset.digest, build=exchange.build))
+        DURATION.observe(batch.durations, (time.perf_counter() - pair_started) * 1000)
         if ctx.run is not None:
-            results[-1] = replace(results[-1], endpoint=run_endpoint(ctx.run, results[-1].endpoint))
-        seen = examples.setdefault(results[-1].endpoint, set())
+            out.results[-1] = replace(out.results[-1],
+                                      endpoint=run_endpoint(ctx.run, out.results[-1].endpoint))
+        seen = batch.examples.setdefault(out.results[-1].endpoint, set())
         if len(seen) < store.EXAMPLES_KEPT:
             seen.add(exchange.request.target)
-    counted = store.record_comparisons(r, results, ctx.retention, latencies, noise,
-                                       candidate_errors)
-    store.record_examples(r, examples, ctx.retention)
-    volatility.record(r, observed, ctx.retention)
-    _record_durations(r, durations)
+    return out
+
+
+def _record(r: Redis, chunk: _Chunk, ttl: float) -> int:
+    return store.record_comparisons(r, chunk.results, ttl, chunk.latencies, chunk.noise,
+                                    chunk.candidate_errors)
+
+
+def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str, int]:
+    """Load, compare and count a batch; returns counts of verdicts (and `missing`).
+
+    Pipelined in chunks of CHUNK: the next chunk's MGET runs in a loader thread while this
+    one is compared, and a compared chunk is recorded in a recorder thread while the next is
+    compared (Redis round trips and its Lua time overlap with comparing; the GIL is released
+    while they wait). The job ends once every chunk is recorded: a failed record fails the
+    job, which RQ runs again (counting is idempotent per exchange id)."""
+    started = time.perf_counter()
+    ctx.refresh_rules(r)
+    batch = _Batch()
+    parts = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    loader, recorder = ctx.io()
+    loading = loader.submit(store.load_exchanges, r, parts[0]) if parts else None
+    recording: list[Future[int]] = []
+    compared = missing = 0
+    try:
+        for k, part in enumerate(parts):
+            assert loading is not None
+            exchanges = loading.result()
+            if k + 1 < len(parts):
+                loading = loader.submit(store.load_exchanges, r, parts[k + 1])
+            chunk = _compare_chunk(part, exchanges, ctx, batch)
+            compared, missing = compared + len(chunk.results), missing + chunk.missing
+            recording.append(recorder.submit(_record, r, chunk, ctx.retention))
+    finally:
+        counted = sum(f.result() for f in recording)  # every record done (or its error raised)
+    store.record_examples(r, batch.examples, ctx.retention)
+    volatility.record(r, batch.observed, ctx.retention)
+    _record_durations(r, batch.durations)
     ctx.batches += 1
-    ctx.pairs += len(results)
-    counts = {"compared": len(results), "counted": counted, "missing": missing}
+    ctx.pairs += compared
+    counts = {"compared": compared, "counted": counted, "missing": missing}
     log.debug("batch of %d in %.1f ms: %s", len(ids), (time.perf_counter() - started) * 1000,
               counts)
     return counts

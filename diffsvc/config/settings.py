@@ -115,8 +115,8 @@ class Config:
     max_body: int = setting(10 * 1024 * 1024, "largest body (bytes, after decompression) compared",
                             ranged(int, 1024),
                             commands=(GATEWAY, WORKER, SERVE, REPLAY))
-    batch_size: int = setting(200, "exchanges per Redis write and per comparison job", ranged(int, 1),
-                              commands=CAPTURERS)
+    batch_size: int = setting(1000, "exchanges per Redis write and per comparison job",
+                              ranged(int, 1), commands=CAPTURERS)
     flush_interval: float = setting(0.05, "longest wait before captured exchanges are written",
                                     parse_duration,
                                     commands=CAPTURERS)

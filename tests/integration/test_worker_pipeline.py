@@ -1,0 +1,47 @@
+"""The worker's pipelined batch on a real Redis: a batch of several chunks, some of its
+exchanges expired, is compared and counted once per exchange whatever chunk it fell in; a
+failed record fails the job (for RQ to run it again) instead of being lost."""
+
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+
+from diffsvc.core.models import Exchange, Reply, Request
+from diffsvc.storage import jobqueue, keys, store
+from workers import jobs
+
+
+def _exchange(i: int) -> Exchange:
+    same = b'{"n": %d}' % i
+    other = same if i % 4 else b'{"n": -1}'
+    json = [("Content-Type", "application/json")]
+    return Exchange(Request("GET", f"/api/things/{i}"), Reply(200, json, same, 1.0),
+                    Reply(200, json, other, 2.0), id=f"x{i}")
+
+
+def test_batch_of_several_chunks_is_counted_once_per_exchange(r: Redis, make_config) -> None:
+    exchanges = [_exchange(i) for i in range(jobs.CHUNK * 3 + 7)]
+    store.write_exchanges(r, jobqueue.queue(r), exchanges, 600)
+    gone = {f"x{i}" for i in (3, jobs.CHUNK + 1, jobs.CHUNK * 3 + 2)}  # expired, one per chunk
+    r.delete(*(keys.exchange(i) for i in gone))
+    ids = [e.id for e in exchanges]
+    ctx = jobs.configure(make_config())
+
+    counts = jobs.compare_exchanges(r, ids, ctx)
+    assert counts == {"compared": len(ids) - 3, "counted": len(ids) - 3, "missing": 3}
+    [stats] = store.endpoint_stats(r).values()
+    mismatches = sum(1 for i in range(len(ids)) if i % 4 == 0 and f"x{i}" not in gone)
+    assert (stats["pairs"], stats["mismatches"]) == (len(ids) - 3, mismatches)
+    assert all(store.load_comparison(r, i) for i in ids if i not in gone)
+    # the same batch again (a job RQ ran twice) counts nothing twice
+    assert jobs.compare_exchanges(r, ids, ctx)["counted"] == 0
+
+
+def test_a_failed_record_fails_the_job(r: Redis, make_config) -> None:
+    exchanges = [_exchange(i) for i in range(jobs.CHUNK * 2)]
+    store.write_exchanges(r, jobqueue.queue(r), exchanges, 600)
+    r.set(keys.totals("GET /api/things/{id}"), "not a hash")  # every record: WRONGTYPE
+    with pytest.raises(RedisError, match="WRONGTYPE"):
+        jobs.compare_exchanges(r, [e.id for e in exchanges], jobs.configure(make_config()))
