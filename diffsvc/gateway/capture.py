@@ -108,7 +108,7 @@ class Capture:
             r, q = self._redis
             for start in range(0, len(batch), self._batch_size):
                 part = batch[start : start + self._batch_size]
-                store.write_exchanges(r, q, part, self.cfg.retention)
+                store.write_exchanges(r, q, part, self.cfg.retention, self.cfg.capture_compress)
                 written += len(part)
             self.counters["captured"] += written
             written = -1  # counted: a failure of the counter write below must not count again

@@ -157,9 +157,11 @@ def for_batches(r: Redis) -> Redis:
     return r
 
 
-def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: float) -> None:
-    """Store a batch of exchanges and enqueue one comparison job for them, in one round trip
-    (one MULTI/EXEC: the job never exists without its exchanges)."""
+def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: float,
+                    compress: bool = False) -> None:
+    """Store a batch of exchanges (zstd frames with `compress`) and enqueue one comparison
+    job for them, in one round trip (one MULTI/EXEC: the job never exists without its
+    exchanges)."""
     if not exchanges:
         return
     script = r.register_script(_WRITE)
@@ -167,7 +169,7 @@ def write_exchanges(r: Redis, q: Queue, exchanges: Sequence[Exchange], ttl: floa
     with r.pipeline() as pipe:
         pipe.multi()
         script(keys=[keys.exchange(i) for i in ids],
-               args=[int(ttl), *(ex.to_bytes() for ex in exchanges)], client=pipe)
+               args=[int(ttl), *(ex.to_bytes(compress) for ex in exchanges)], client=pipe)
         jobqueue.enqueue_batch(q, ids, pipeline=pipe)
         pipe.execute()
 

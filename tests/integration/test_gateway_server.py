@@ -14,6 +14,7 @@ from aiohttp import web
 
 from diffsvc import gateway
 from diffsvc.gateway import server
+from diffsvc.storage import keys, store
 from tests.conftest import ServedApp
 from tests.faults.conftest import primary_app, raw_request, wait_for
 
@@ -120,3 +121,18 @@ def test_websocket_upgrade_refused_by_primary_is_passed_back(serve, r, make_conf
     assert got.startswith(b"HTTP/1.1 200") and b"refused the WebSocket" in got
     counters = gw.app[gateway.COUNTERS]
     assert counters["websocket_refused"] == 1 and counters["mirrored"] == 0
+
+
+def test_capture_compress_stores_zstd_frames(serve, r, make_config) -> None:
+    prod, cand = serve(primary_app()), serve(primary_app())
+    gw = serve(gateway.build_app(make_config(primary=prod.url, candidate=cand.url,
+                                             capture_compress=True)))
+    assert raw_request(gw.url, b"GET /z HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                       ).startswith(b"HTTP/1.1 200")
+    counters = gw.app[gateway.COUNTERS]
+    wait_for(lambda: counters["captured"] == 1, what="the exchange captured")
+    [key] = r.keys(keys.exchange("*"))
+    raw = r.get(key)
+    assert raw is not None and raw.startswith(b"DXZ\n")
+    [exchange] = store.load_exchanges(r, [key.decode().rsplit(":", 1)[1]])
+    assert exchange is not None and orjson.loads(exchange.primary.body)["path"] == "/z"

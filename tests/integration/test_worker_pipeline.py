@@ -45,3 +45,22 @@ def test_a_failed_record_fails_the_job(r: Redis, make_config) -> None:
     r.set(keys.totals("GET /api/things/{id}"), "not a hash")  # every record: WRONGTYPE
     with pytest.raises(RedisError, match="WRONGTYPE"):
         jobs.compare_exchanges(r, [e.id for e in exchanges], jobs.configure(make_config()))
+
+
+def test_compressed_frames_are_stored_smaller_and_compared_alike(r: Redis, make_config) -> None:
+    plain = [_exchange(i) for i in range(20)]
+    packed = [Exchange(e.request, e.primary, e.candidate, id=f"z{i}")
+              for i, e in enumerate(plain)]
+    q = jobqueue.queue(r)
+    store.write_exchanges(r, q, plain, 600)
+    store.write_exchanges(r, q, packed, 600, compress=True)
+    raw, plain_raw = r.get(keys.exchange("z1")), r.get(keys.exchange("x1"))
+    assert raw is not None and plain_raw is not None
+    assert raw.startswith(b"DXZ\n") and len(raw) < len(plain_raw)
+    assert store.load_exchanges(r, ["z1"]) == [packed[1]]
+    ctx = jobs.configure(make_config())
+    jobs.compare_exchanges(r, [e.id for e in plain + packed], ctx)
+    verdicts = {c.exchange_id: c.verdict for c in store.load_comparisons(
+        r, [e.id for e in plain + packed]) if c}
+    assert [verdicts[f"z{i}"] for i in range(20)] == [verdicts[f"x{i}"] for i in range(20)]
+    assert "mismatch" in verdicts.values() and "match" in verdicts.values()
