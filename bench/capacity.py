@@ -27,12 +27,7 @@ from diffsvc.storage import jobqueue, store
 from . import pairs
 from .loadgen import wrk
 from .run import progress, wait_drained
-from .services import API_PATH, Services
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from .services import API_PATH, Services, cpu_seconds
 
 
 def commands(r: Redis) -> dict[str, int]:
@@ -69,37 +64,49 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="gateway processes (and nginx workers)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--compress", action="store_true",
+                        help="the gateway stores zstd frames (capture_compress)")
     args = parser.parse_args(argv)
+    if args.compress:
+        os.environ["DIFFSVC_CAPTURE_COMPRESS"] = "true"  # the gateway's environment
     with tempfile.TemporaryDirectory(prefix="diffsvc-capacity-") as tmpdir, \
             EmbeddedRedis() as redis_url, \
-            Services(Path(tmpdir), pairs.body_bytes(), 1) as svc:
+            Services(Path(tmpdir), pairs.body_bytes(), args.processes) as svc:
         r = store.connect(redis_url, timeout=30)
         pid = int(r.info("server")["process_id"])
         port = free_port()
         gw = svc.gateway("fast", redis_url, port)
         progress(f"gateway at its peak: wrk {args.seconds:g}s")
         with Stage(r, pid) as gateway:
+            gw_cpu = cpu_seconds(gw.pid)
             load = wrk(f"http://127.0.0.1:{port}{API_PATH}", args.seconds, 32)
             time.sleep(1.2)  # the last batch and the counters are written
+            gw_cpu = cpu_seconds(gw.pid) - gw_cpu
         stored = store.gateway_counters(r).get("captured", 0)
         svc.stop(gw)
         cfg_file = Path(tmpdir) / "worker.yaml"
         config.write_file(config.load(overrides={"redis_url": redis_url,
                                                  "ignore": pairs.IGNORE}), cfg_file)
-        progress(f"one worker draining {stored:,} exchanges")
+        progress(f"{args.workers} worker process(es) draining {stored:,} exchanges")
         with Stage(r, pid) as worker:
-            proc = svc.workers(cfg_file)
+            proc = svc.workers(cfg_file, args.workers)
             wait_drained(redis_url, 300)
+            w_cpu = cpu_seconds(proc.pid)
         compared = sum(s["pairs"] for s in store.endpoint_stats(r).values())
         svc.stop(proc, 1)
         jobs_left = jobqueue.depth(r)
     print(f"gateway: {load.rps:,.0f} req/s, {stored:,} exchanges stored in "
           f"{gateway.seconds:.1f} s; per exchange: {gateway.per(stored)}; "
-          f"Redis CPU {gateway.cpu / gateway.seconds:.0%} of a core")
+          f"Redis CPU {gateway.cpu / gateway.seconds:.0%} of a core; gateway "
+          f"{stored / gw_cpu:,.0f} exchanges per CPU-second ({args.processes} process(es))")
     print(f"worker: {compared:,} pairs in {worker.seconds:.1f} s "
           f"({compared / worker.seconds:,.0f}/s, start-up included); per pair: "
           f"{worker.per(compared)}; Redis CPU {worker.cpu / worker.seconds:.0%} of a core; "
-          f"jobs left {jobs_left}")
+          f"workers {compared / w_cpu:,.0f} pairs per CPU-second ({args.workers} process(es), "
+          f"start-up included); jobs left {jobs_left}")
     return 0
 
 

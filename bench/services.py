@@ -110,6 +110,7 @@ class Services:
         wait_listening(f"127.0.0.1:{self.primary}", p)
         p = self.spawn(["nginx", "-p", str(self.tmp), "-c", str(mirror)])
         wait_listening(f"127.0.0.1:{self.mirror['fast']}", p)
+        self.mirror_pid = p.pid
         for name, delay in (("slow", "0.05"), ("hung", "-1")):
             p = self.spawn([sys.executable, "-m", "bench.slow_upstream", str(ports[name]),
                             str(self.tmp / "www" / "order.json"), delay])
@@ -148,16 +149,34 @@ class Services:
             self.stop(proc, 5)
 
 
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) of pid and its live descendants: what a
+    process costs whatever else the shared machine runs, unlike its throughput."""
+    total = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """Resident memory of pid and its descendants (the gateway's --processes copies, a
     worker's forks), in MB: (the total, the largest single process)."""
     sizes = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
+    for p in _tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

@@ -1,6 +1,6 @@
 """The inline gateway: every client gets primary's response, byte for byte, as soon as it is
 read; a copy of the request goes to candidate (and secondary) in the background. Served by
-the lean HTTP/1.1 server (diffsvc.gateway.server)."""
+the lean HTTP/1.1 server (diffsvc.gateway.server, diffsvc.gateway.http11)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from diffsvc.config import Config
 from diffsvc.core.models import Reply, Request
 from diffsvc.errors import ConfigError
-from diffsvc.gateway import ingress, server, tunnel, upstream
+from diffsvc.gateway import http11, ingress, server, tunnel, upstream
 from diffsvc.gateway.app import (
     CONFIG,
     COUNTERS,
@@ -21,21 +21,21 @@ from diffsvc.gateway.app import (
 )
 
 
-def _client_response(reply: Reply, method: str) -> server.Response:
+def _client_response(reply: Reply, method: str) -> http11.Response:
     if method == "HEAD":  # no body: primary's Content-Length is the one to pass on
-        return server.Response(reply.status, upstream.end_to_end(reply.headers), head=True)
+        return http11.Response(reply.status, upstream.end_to_end(reply.headers), head=True)
     headers = [(k, v) for k, v in upstream.end_to_end(reply.headers)
                if len(k) != 14 or k.lower() != "content-length"]
-    return server.Response(reply.status, headers, reply.body)
+    return http11.Response(reply.status, headers, reply.body)
 
 
-def _is_websocket(incoming: server.Incoming) -> bool:
+def _is_websocket(incoming: http11.Incoming) -> bool:
     return ((incoming.header("Upgrade") or "").lower() == "websocket"
             and "upgrade" in (incoming.header("Connection") or "").lower())
 
 
-async def _websocket(app: web.Application, incoming: server.Incoming,
-                     ) -> server.Response | tunnel.Tunnel:
+async def _websocket(app: web.Application, incoming: http11.Incoming,
+                     ) -> http11.Response | tunnel.Tunnel:
     cfg = app[CONFIG]
     assert cfg.primary is not None
     headers = list(incoming.headers)
@@ -48,19 +48,19 @@ async def _websocket(app: web.Application, incoming: server.Incoming,
     if isinstance(opened, tunnel.Tunnel):
         return opened
     if opened == 502:
-        return server.text(502, "diffsvc: primary upstream unavailable\n")
-    return server.text(opened, "diffsvc: primary refused the WebSocket upgrade\n")
+        return http11.text(502, "diffsvc: primary upstream unavailable\n")
+    return http11.text(opened, "diffsvc: primary refused the WebSocket upgrade\n")
 
 
-async def handle(app: web.Application, incoming: server.Incoming,
-                 ) -> server.Response | tunnel.Tunnel:
+async def handle(app: web.Application, incoming: http11.Incoming,
+                 ) -> http11.Response | tunnel.Tunnel:
     cfg, counters = app[CONFIG], app[COUNTERS]
     refused = ingress.refusal(incoming.method, incoming.target,
                               incoming.header(upstream.SHADOW_HEADER) is not None)
     if refused is not None:
         status, message, counter = refused
         counters[counter] += 1
-        return server.text(status, f"diffsvc: {message}\n", close=status >= 500)
+        return http11.text(status, f"diffsvc: {message}\n", close=status >= 500)
     counters["requests"] += 1
     assert cfg.primary is not None
     if incoming.upgrade and _is_websocket(incoming):
@@ -73,7 +73,7 @@ async def handle(app: web.Application, incoming: server.Incoming,
     primary = await call_primary(app, req, headers, 2**62,
                                  incoming.stream(body) if oversized else None)
     if primary.error:
-        return server.text(502, "diffsvc: primary upstream unavailable\n")
+        return http11.text(502, "diffsvc: primary upstream unavailable\n")
     reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req, app[TRAFFIC])
     if reason is None:
         req.headers = ingress.clean_headers(req.headers)

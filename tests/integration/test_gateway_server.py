@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from diffsvc import gateway
-from diffsvc.gateway import server
+from diffsvc.gateway import http11, server
 from diffsvc.storage import keys, store
 from tests.conftest import ServedApp
 from tests.faults.conftest import primary_app, raw_request, wait_for
@@ -86,7 +86,7 @@ def test_bad_request_after_good_ones_is_answered_after_them(stack) -> None:
 
 def test_too_many_header_fields_get_431(stack) -> None:
     gw, hits, _ = stack
-    fields = b"".join(b"X-H%d: v\r\n" % i for i in range(server.MAX_HEADERS + 1))
+    fields = b"".join(b"X-H%d: v\r\n" % i for i in range(http11.MAX_HEADERS + 1))
     got = raw_request(gw.url, b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n")
     assert got.startswith(b"HTTP/1.1 431") and sum(hits.values()) == 0
 
@@ -95,8 +95,8 @@ def test_idle_connection_is_closed(monkeypatch) -> None:
     monkeypatch.setattr(server, "IDLE_TIMEOUT", 0.3)
     app = web.Application()
 
-    async def answer(app: web.Application, incoming: server.Incoming) -> server.Response:
-        return server.text(200, "ok\n")
+    async def answer(app: web.Application, incoming: http11.Incoming) -> http11.Response:
+        return http11.text(200, "ok\n")
 
     app[server.HANDLER] = answer
     app[server.MAX_HEADER_SIZE] = 8190
