@@ -25,12 +25,18 @@ from . import pairs
 
 
 def _rate(n: int, fn: object) -> float:
-    started = time.perf_counter()
+    return _rates(n, fn)[0]
+
+
+def _rates(n: int, fn: object) -> tuple[float, float]:
+    """n per second of wall time, and per CPU-second of this process (every thread): the
+    second holds steady on a shared machine."""
+    started, cpu = time.perf_counter(), time.process_time()
     fn()  # type: ignore[operator]
-    return n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
 
 
-def parse_floor(exchanges: list[Exchange]) -> float:
+def parse_floor(exchanges: list[Exchange]) -> tuple[float, float]:
     bodies = [(e.primary.body, e.candidate.body) for e in exchanges]
 
     def run() -> None:
@@ -38,7 +44,7 @@ def parse_floor(exchanges: list[Exchange]) -> float:
             orjson.loads(a)
             orjson.loads(b)
 
-    return _rate(len(bodies), run)
+    return _rates(len(bodies), run)
 
 
 def compare_only(exchanges: list[Exchange], cfg: Config) -> float:
@@ -53,8 +59,9 @@ def naive(exchanges: list[Exchange], n: int = 100) -> float:
                                        for e in subset])
 
 
-def worker_end_to_end(exchanges: list[Exchange], cfg: Config) -> float:
-    """pairs/s of one worker process draining a queue of recorded exchanges from Redis."""
+def worker_end_to_end(exchanges: list[Exchange], cfg: Config) -> tuple[float, float]:
+    """pairs/s of one worker process draining a queue of recorded exchanges from Redis, and
+    pairs per CPU-second of that process (Redis's own CPU is bench.capacity's)."""
     from workers import main
 
     assert cfg.redis_url
@@ -63,7 +70,7 @@ def worker_end_to_end(exchanges: list[Exchange], cfg: Config) -> float:
     q = jobqueue.queue(r)
     for start in range(0, len(exchanges), cfg.batch_size):
         store.write_exchanges(r, q, exchanges[start:start + cfg.batch_size], cfg.retention)
-    rate = _rate(len(exchanges), lambda: main.run_one(cfg, burst=True))
+    rate = _rates(len(exchanges), lambda: main.run_one(cfg, burst=True))
     counted = store.endpoint_stats(r)
     pairs_counted = sum(s["pairs"] for s in counted.values())
     if pairs_counted != len(exchanges):
@@ -88,9 +95,14 @@ def run(redis_url: str, n: int) -> dict[str, float]:
         stamp = time.time_ns()
         return [dataclasses.replace(e, id=f"{e.id}-{stamp}") for e in exchanges]
 
+    parse = [parse_floor(exchanges) for _ in range(RUNS)]
+    compared = [compare_only(exchanges, cfg) for _ in range(RUNS)]
+    worker = [worker_end_to_end(fresh(), cfg) for _ in range(RUNS)]
     return {
-        "parse": _median([parse_floor(exchanges) for _ in range(RUNS)]),
-        "compare": _median([compare_only(exchanges, cfg) for _ in range(RUNS)]),
-        "worker": _median([worker_end_to_end(fresh(), cfg) for _ in range(RUNS)]),
+        "parse": _median([wall for wall, _ in parse]),
+        "parse_cpu": _median([cpu for _, cpu in parse]),
+        "compare": _median(compared),
+        "worker": _median([wall for wall, _ in worker]),
+        "worker_cpu": _median([cpu for _, cpu in worker]),
         "naive": naive(exchanges, max(20, min(200, n // 10))),
     }
