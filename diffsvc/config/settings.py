@@ -279,7 +279,6 @@ class Config:
                                          "its build (e.g. X-Build); read on every exchange, "
                                          "before candidate_version", parse_str, metavar="NAME",
                                          commands=(*CAPTURERS, WORKER))
-                                        key="endpoints.fold", metavar="NAME,...")
     # --- issue 15 ---
     capture_compress: bool = setting(False, "store exchanges zstd-compressed: ~4x less Redis "
                                      "memory, ~10 µs more per pair in the worker", parse_bool,

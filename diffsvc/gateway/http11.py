@@ -298,6 +298,8 @@ class Connection(asyncio.Protocol):
                 try:
                     answer = await handler(app, req)
                 except Exception:
+                    if self.lost:  # the client went away mid-request: nobody to answer
+                        return
                     log.exception("gateway handler failed for %s %s", req.method, req.target)
                     answer = text(500, "diffsvc: internal error\n", close=True)
                 req.done = True
