@@ -57,6 +57,15 @@ class DrainingWorker(SimpleWorker):
         faulthandler.dump_traceback(all_threads=True)
         os._exit(1)
 
+    def unsubscribe(self) -> None:
+        """As rq's, without waiting up to 1 s for its pubsub thread: a daemon that may sit
+        in a 60 s wait for messages and leaves by itself once stopped. A burst run (tests,
+        bench/) paid that second one time in three: 3,000 instead of 15,000 pairs/s."""
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop()
+            self.pubsub_thread.join(timeout=0.05)
+
     def drained(self) -> None:
         """The stop finished in time: no forced exit."""
         if self._deadline is not None:
