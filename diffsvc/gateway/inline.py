@@ -76,10 +76,12 @@ async def handle(app: web.Application, incoming: http11.Incoming,
         return http11.text(502, "diffsvc: primary upstream unavailable\n")
     reason = "skipped_body_too_large" if oversized else should_mirror(cfg, req, app[TRAFFIC])
     if reason is None:
+        sent = req.headers
         req.headers = ingress.clean_headers(req.headers)
         app[TRAFFIC].rewrite(req)
         counters["mirrored"] += 1
-        app[SHADOWER].submit(req, primary, incoming.remote)
+        app[SHADOWER].submit(req, primary, incoming.remote,
+                             headers if req.headers is sent else None)
     else:
         counters[reason] += 1
     return _client_response(primary, req.method)

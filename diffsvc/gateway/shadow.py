@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from multidict import CIMultiDict
+
 from diffsvc.config import Config
 from diffsvc.core.histograms import LATENCY
 from diffsvc.core.models import Exchange, Reply, Request, stamp
@@ -57,12 +59,20 @@ class Shadower:
         self.counters = counters
         self.work = BoundedTasks(cfg.max_inflight, counters)
 
-    def submit(self, request: Request, primary: Reply, client_ip: str | None) -> None:
-        self.work.start(self._run, request, primary, client_ip)
+    def submit(self, request: Request, primary: Reply, client_ip: str | None,
+               forwarded: CIMultiDict[str] | None = None) -> None:
+        """`forwarded`: the headers primary was sent, when the shadow copy's are the same
+        (then only the shadow header is added, not every header worked out again)."""
+        self.work.start(self._run, request, primary, client_ip, forwarded)
 
-    async def _call(self, base_url: str, request: Request, client_ip: str | None) -> Reply:
-        headers = upstream.forward_headers(request, client_ip, shadow=True,
-                                           forward_host=self.cfg.forward_host)
+    async def _call(self, base_url: str, request: Request, client_ip: str | None,
+                    forwarded: CIMultiDict[str] | None) -> Reply:
+        if forwarded is not None:
+            headers = forwarded.copy()
+            headers[upstream.SHADOW_HEADER] = "1"
+        else:
+            headers = upstream.forward_headers(request, client_ip, shadow=True,
+                                               forward_host=self.cfg.forward_host)
         reply = await self.clients.call(base_url, request, headers, self.cfg.shadow_timeout,
                                         self.cfg.max_body, backoff=SHADOW_CONNECT_BACKOFF)
         self.counters["shadow_error" if reply.error else "shadow_ok"] += 1
@@ -71,15 +81,16 @@ class Shadower:
             LATENCY[side].observe(self.counters, reply.elapsed_ms)
         return reply
 
-    async def _run(self, request: Request, primary: Reply, client_ip: str | None) -> None:
+    async def _run(self, request: Request, primary: Reply, client_ip: str | None,
+                   forwarded: CIMultiDict[str] | None) -> None:
         assert self.cfg.candidate is not None
         if not self.cfg.secondary:  # no gather for one call: its futures cost 5% of the CPU
-            candidate = await self._call(self.cfg.candidate, request, client_ip)
+            candidate = await self._call(self.cfg.candidate, request, client_ip, forwarded)
             secondary = None
         else:
             candidate, secondary = await asyncio.gather(
-                self._call(self.cfg.candidate, request, client_ip),
-                self._call(self.cfg.secondary, request, client_ip))
+                self._call(self.cfg.candidate, request, client_ip, forwarded),
+                self._call(self.cfg.secondary, request, client_ip, forwarded))
         build = stamp(candidate, self.cfg.version_header, self.cfg.candidate_version)
         self.capture.add(Exchange(request, primary, candidate, secondary, build=build))
 

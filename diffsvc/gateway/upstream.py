@@ -24,11 +24,15 @@ SHADOW_HEADER = "X-Diffsvc-Shadow"
 
 def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers less hop-by-hop ones, including any the Connection header names."""
+    out: list[tuple[str, str]] = []
     named: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
+    for name, value in headers:  # one pass, one lower() a header: this runs twice a request
+        lower = name.lower()
+        if lower not in HOP_BY_HOP:
+            out.append((name, value))
+        elif lower == "connection":
             named.update(v.strip().lower() for v in value.split(","))
-    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in named]
+    return [(k, v) for k, v in out if k.lower() not in named] if named else out
 
 
 def _append(headers: CIMultiDict[str], name: str, value: str) -> None:
