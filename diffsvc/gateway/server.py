@@ -89,7 +89,11 @@ class AppServer:
     async def start(self, host: str, port: int, *, reuse_port: bool = False,
                     ssl: ssl_module.SSLContext | None = None) -> int:
         await self.runner.setup()
-        return await self.server.start(host, port, reuse_port=reuse_port, ssl=ssl)
+        try:
+            return await self.server.start(host, port, reuse_port=reuse_port, ssl=ssl)
+        except BaseException:  # e.g. the port is taken: the resources are closed, not leaked
+            await self.runner.cleanup()
+            raise
 
     async def cleanup(self) -> None:
         await self.server.close(self.shutdown_timeout)
