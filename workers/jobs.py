@@ -23,7 +23,7 @@ from diffsvc.core.models import Comparison, Exchange, FieldDiff
 from diffsvc.core.rules import RuleSet
 from diffsvc.core.selfref import Origins
 from diffsvc.errors import DecodeError
-from diffsvc.storage import rulestore, store, volatility
+from diffsvc.storage import examples, rulestore, store, volatility
 
 log = logging.getLogger("diffsvc.worker")
 
@@ -144,7 +144,7 @@ def _compare_chunk(ids: list[str], exchanges: list[Exchange | None], ctx: Worker
             out.results[-1] = replace(out.results[-1],
                                       endpoint=run_endpoint(ctx.run, out.results[-1].endpoint))
         seen = batch.examples.setdefault(out.results[-1].endpoint, set())
-        if len(seen) < store.EXAMPLES_KEPT:
+        if len(seen) < examples.EXAMPLES_KEPT:
             seen.add(exchange.request.target)
     return out
 
@@ -181,7 +181,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
             recording.append(recorder.submit(_record, r, chunk, ctx.retention))
     finally:
         counted = sum(f.result() for f in recording)  # every record done (or its error raised)
-    store.record_examples(r, batch.examples, ctx.retention)
+    examples.record(r, batch.examples, ctx.retention)
     volatility.record(r, batch.observed, ctx.retention)
     _record_durations(r, batch.durations)
     ctx.batches += 1

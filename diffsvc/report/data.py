@@ -11,7 +11,7 @@ from diffsvc.core import signatures
 from diffsvc.report import quality
 from diffsvc.report.model import Report
 from diffsvc.report.verdict import Criteria
-from diffsvc.storage import builds, store, volatility
+from diffsvc.storage import builds, examples, store, volatility
 from diffsvc.storage import quality as diffq
 
 TOP_FIELDS = 20
@@ -54,7 +54,7 @@ def build(r: Redis, criteria: Criteria, endpoint: str | None = None, *,
     chosen = builds.select(r, of_build)
     stored = {n: key for n, key in builds.of_build(list(all_stats), chosen).items()
               if endpoint is None or n == endpoint}
-    examples = store.examples(r, list(stored))  # what each template stands for
+    templates = examples.load(r, list(stored))  # what each template stands for
     entries = []
     for name, counts in _counts(r, stored, all_stats).items():
         key = stored[name]
@@ -72,7 +72,7 @@ def build(r: Redis, criteria: Criteria, endpoint: str | None = None, *,
             group_samples={sig: diffq.group_samples(r, key, sig) for sig in top},
             comparisons=kept, error_reasons=reasons[:REASONS_SHOWN],
             error_ids=error_ids, samples=store.samples(r, key, samples) if samples else (),
-            examples=examples[name]))
+            examples=templates[name]))
     entries.sort(key=lambda e: (-e.mismatch_rate, e.endpoint))
     return Report(tuple(entries), store.gateway_counters(r), criteria, TOP_FIELDS, chosen,
                   tuple(builds.known(r)))

@@ -10,7 +10,7 @@ from redis import Redis
 from diffsvc.config import Config
 from diffsvc.core.models import Exchange, Reply, Request
 from diffsvc.report import data, formats
-from diffsvc.storage import jobqueue, keys, store
+from diffsvc.storage import examples, jobqueue, keys, store
 from tests.conftest import CRITERIA, run_worker_burst
 
 
@@ -30,7 +30,7 @@ def test_each_template_keeps_a_few_raw_examples(make_config: Callable[..., Confi
     [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
     assert entry["endpoint"] == "GET /db/t/{id}.json" and entry["pairs"] == 12
     targets = {e.request.target for e in exchanges}
-    assert len(entry["examples"]) == store.EXAMPLES_KEPT
+    assert len(entry["examples"]) == examples.EXAMPLES_KEPT
     assert set(entry["examples"]) <= targets
     assert 0 < r.ttl(keys.examples(entry["endpoint"])) <= cfg.retention
     text = formats.as_table(data.build(r, CRITERIA))
