@@ -22,6 +22,7 @@ from diffsvc.config.parse import (
     parse_rule_paths,
     parse_tolerance,
     ranged,
+    require_token,
     split_listen,
 )
 from diffsvc.config.settings import (
@@ -43,7 +44,7 @@ from diffsvc.config.settings import (
 __all__ = [
     "COMMANDS", "DATA", "ENV_PREFIX", "GATEWAY", "RULES", "SERVE", "SETTINGS", "WORKER", "Config",
     "add_flags", "default_text", "env_name", "flag_name", "format_duration", "from_args",
-    "is_loopback", "load", "parse_bool", "parse_duration", "parse_ignore", "parse_listen",
+    "is_loopback", "load", "require_token", "parse_bool", "parse_duration", "parse_ignore", "parse_listen",
     "parse_routes", "parse_rule_paths", "parse_tolerance", "ranged", "read_by", "read_file",
     "setting_key",
     "split_listen", "to_mapping", "write_file",

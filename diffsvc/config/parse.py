@@ -95,6 +95,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def require_token(token_key: str, token: str | None, listen_key: str, listen: str) -> None:
+    """Refuse to listen beyond loopback without a token (ConfigError naming `token_key`):
+    anyone who can reach the port could read the report or inject exchanges."""
+    host, _ = split_listen(listen)
+    if not token and not is_loopback(host):
+        env = ENV_PREFIX + token_key.upper().replace(".", "_")
+        raise ConfigError(token_key, f"is required when {listen_key} binds to a non-loopback "
+                                     f"address ({host}); set {token_key} ({env}) or listen on "
+                                     f"127.0.0.1", listen)
+
+
 def parse_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

@@ -14,9 +14,8 @@ import hmac
 
 from aiohttp import web
 
-from diffsvc.config import Config, is_loopback, split_listen
+from diffsvc.config import Config, require_token
 from diffsvc.core.histograms import LATENCY
-from diffsvc.errors import ConfigError
 from diffsvc.gateway import collectwire, ingress
 from diffsvc.gateway.app import CONFIG, COUNTERS, SHADOWER, TRAFFIC, new_app, should_mirror
 from diffsvc.gateway.upstream import SHADOW_HEADER
@@ -102,12 +101,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 def check_access(cfg: Config) -> None:
     """Refuse to listen beyond loopback without a token: anyone could inject exchanges."""
-    host, _ = split_listen(cfg.listen)
-    if not cfg.collect_token and not is_loopback(host):
-        raise ConfigError("collect.token", f"is required when the collector listens on a "
-                                           f"non-loopback address ({host}); set collect.token "
-                                           f"(DIFFSVC_COLLECT_TOKEN) or listen on 127.0.0.1",
-                          cfg.listen)
+    require_token("collect.token", cfg.collect_token, "listen", cfg.listen)
 
 
 def build_app(cfg: Config) -> web.Application:

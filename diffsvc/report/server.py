@@ -18,9 +18,8 @@ from pathlib import Path
 from aiohttp import web
 from redis import Redis
 
-from diffsvc.config import Config, is_loopback, logs, split_listen, tls
+from diffsvc.config import Config, logs, require_token, split_listen, tls
 from diffsvc.config.appkey import CONFIG
-from diffsvc.errors import ConfigError
 from diffsvc.report import api, gate, metrics, notifier
 from diffsvc.report.appkeys import REDIS
 from diffsvc.storage import store, waiting
@@ -37,12 +36,7 @@ RouteRegistrar = Callable[[web.Application], None]
 
 def check_access(cfg: Config) -> None:
     """Refuse to serve beyond loopback without a token."""
-    host, _ = split_listen(cfg.report_listen)
-    if not cfg.report_token and not is_loopback(host):
-        raise ConfigError("report.token", f"is required when report.listen binds to a "
-                                          f"non-loopback address ({host}); set report.token "
-                                          f"(DIFFSVC_REPORT_TOKEN) or listen on 127.0.0.1",
-                          cfg.report_listen)
+    require_token("report.token", cfg.report_token, "report.listen", cfg.report_listen)
 
 
 def _presented_token(request: web.Request) -> str:
