@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from diffsvc.errors import DiffsvcError
+
 _UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 _HEX = r"[0-9a-fA-F]{16,}"
 # name -> (what a whole segment must match, what it becomes, a kept suffix group or None)
@@ -30,7 +32,7 @@ BUILTIN_FOLDS: dict[str, tuple[str, str, str | None]] = {
 DEFAULT_FOLDS = tuple(BUILTIN_FOLDS)
 
 
-class FoldError(ValueError):
+class FoldError(DiffsvcError):
     """An `endpoints.fold` entry that is neither a built-in name nor {match, as}."""
 
     def __init__(self, where: str, reason: str) -> None:

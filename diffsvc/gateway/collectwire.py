@@ -18,13 +18,14 @@ from typing import Any
 import orjson
 
 from diffsvc.core.models import Headers, Reply, Request
+from diffsvc.errors import DiffsvcError
 from diffsvc.gateway.upstream import end_to_end
 
 EXCHANGES_PATH = "/diffsvc/v1/exchanges"
 OPENAPI_PATH = "/diffsvc/v1/openapi.json"
 
 
-class WireError(ValueError):
+class WireError(DiffsvcError):
     """An exchange that does not follow the wire format; the message names the field."""
 
 

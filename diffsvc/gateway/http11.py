@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import httptools
 
+from diffsvc.errors import DiffsvcError
 from diffsvc.gateway.tunnel import Tunnel
 
 log = logging.getLogger("diffsvc.gateway")
@@ -359,7 +360,7 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class _TooLarge(Exception):
+class _TooLarge(DiffsvcError):  # internal: a limit hit while parsing, answered at once
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
