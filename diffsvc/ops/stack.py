@@ -19,6 +19,7 @@ from types import FrameType
 
 from diffsvc import config
 from diffsvc.config import Config, split_listen
+from diffsvc.errors import EXIT_SOFTWARE
 from diffsvc.gateway import collect
 from diffsvc.ops.embedded import EmbeddedRedis
 from diffsvc.report import server
@@ -48,6 +49,12 @@ class Stack:
         if report:
             self.spawn("report", "serve", *cfg_args)
             wait_listening(self.cfg.report_listen, self.children[-1][1])
+
+    def exit_status(self, name: str) -> int:
+        """The status `up` exits with when child `name` died: its own (a gateway on a busy
+        port: 69), or EXIT_SOFTWARE when it left without one (0, or killed by a signal)."""
+        code = dict(self.children)[name].returncode
+        return code if code is not None and code > 0 else EXIT_SOFTWARE
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self._stop_requested = True
@@ -122,6 +129,6 @@ def up(cfg: Config) -> int:
         died = stack.wait()
         if died:
             print(f"diffsvc up: {died} exited; stopping the stack", file=sys.stderr)
-            return 1
+            return stack.exit_status(died)
     print("diffsvc up: stopped", flush=True)
     return 0

@@ -82,6 +82,15 @@ def test_serve_on_a_busy_port(busy_port: int, redis_url: str) -> None:
     assert "diffsvc report at" not in done.stdout
 
 
+def test_up_on_a_busy_port_exits_as_the_gateway_does(busy_port: int, redis_url: str) -> None:
+    """`up` passes on the status of the child that stopped it (69), not a gate's "fail" (1)."""
+    done = run(*DIFFSVC, "up", "--listen", f"127.0.0.1:{busy_port}", "--primary",
+               "http://127.0.0.1:9", "--candidate", "http://127.0.0.1:10", "--redis-url",
+               redis_url, "--report-listen", f"127.0.0.1:{free_port()}")
+    assert done.returncode == EXIT_UNAVAILABLE, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "already in use" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("command", [("report",), ("gate",), ("rules", "export")], ids=" ".join)
 def test_redis_unreachable(command: tuple[str, ...]) -> None:
     url = dead_redis()
