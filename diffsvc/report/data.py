@@ -45,6 +45,16 @@ def counted_signatures(r: Redis, criteria: Criteria,
             for name, c in _counts(r, stored, all_stats).items()}
 
 
+def effective_mismatches(r: Redis, criteria: Criteria,
+                         build: str | None = None) -> dict[str, int]:
+    """Per endpoint of the build (default: the newest), its effective mismatches: what the
+    report counts (noise excluded), for /metrics."""
+    all_stats = store.endpoint_stats(r)
+    stored = builds.of_build(list(all_stats), builds.select(r, build))
+    return {name: quality.counted_mismatches(c, quality.counted(c, quality.fields(c, criteria)))
+            for name, c in _counts(r, stored, all_stats).items()}
+
+
 def build(r: Redis, criteria: Criteria, endpoint: str | None = None, *,
           of_build: str | None = None, samples: int = 0,
           suspect_samples: int = SUSPECT_SAMPLES) -> Report:

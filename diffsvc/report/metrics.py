@@ -23,7 +23,9 @@ from redis import Redis
 
 from diffsvc.config.appkey import CONFIG
 from diffsvc.core import histograms as promhist
+from diffsvc.report import data
 from diffsvc.report.appkeys import REDIS
+from diffsvc.report.verdict import Criteria
 from diffsvc.storage import counters
 from diffsvc.storage import quality as diffq
 from diffsvc.storage.counters import Snapshot
@@ -62,18 +64,24 @@ def top_paths(counts: Mapping[str, int], n: int) -> list[tuple[str, int]]:
     return out
 
 
-def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]:
-    """The metric families of one snapshot (pure: tested without Redis)."""
+def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS,
+             effective: Mapping[str, int] | None = None) -> Iterator[Metric]:
+    """The metric families of one snapshot (pure: tested without Redis); `effective`: the
+    report's mismatches per endpoint (noise excluded), else the raw ones."""
+    shown = {ep: dict(t, mismatches=effective.get(ep, t.get("mismatches", 0)))
+             for ep, t in snap.totals.items()} if effective is not None else snap.totals
     per_endpoint = {
         "comparisons": ("pairs", "Shadow pairs compared, by endpoint (every verdict)"),
-        "mismatches": ("mismatches", "Pairs whose responses differed after ignore rules"),
+        "mismatches": ("mismatches", "Pairs whose responses differed after ignore rules, "
+                                     "as the report counts them (noise excluded; it can step "
+                                     "down when a field turns out to be noise)"),
         "noise": ("noise_mismatches", "Pairs whose primary and secondary answers differed "
                                       "(noise; counted when a secondary is configured)"),
     }
     for metric, (hash_field, doc) in per_endpoint.items():
         fam = CounterMetricFamily(f"diffsvc_{metric}", doc, labels=["endpoint"])
-        for endpoint, totals in snap.totals.items():
-            fam.add_metric([endpoint], totals.get(hash_field, 0))
+        for endpoint, counts in shown.items():
+            fam.add_metric([endpoint], counts.get(hash_field, 0))
         yield fam
     fam = CounterMetricFamily("diffsvc_errors", "Pairs that could not be compared, by kind: "
                               "the candidate's failures where primary answered (connect, "
@@ -141,33 +149,37 @@ def families(snap: Snapshot, top_n: int = DEFAULT_TOP_PATHS) -> Iterator[Metric]
 class RedisCollector(Collector):
     """Reads the counters from Redis at every scrape."""
 
-    def __init__(self, redis: Redis, top_n: int = DEFAULT_TOP_PATHS,
+    def __init__(self, redis: Redis, criteria: Criteria, top_n: int = DEFAULT_TOP_PATHS,
                  build: str | None = None) -> None:
         self.redis = redis
+        self.criteria = criteria
         self.top_n = top_n
         self.build = build
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(counters.read_snapshot(self.redis, self.build), self.top_n)
+        snap = counters.read_snapshot(self.redis, self.build)
+        effective = data.effective_mismatches(self.redis, self.criteria, self.build)
+        yield from families(snap, self.top_n, effective)
 
 
-def registry(redis: Redis, top_n: int = DEFAULT_TOP_PATHS,
+def registry(redis: Redis, criteria: Criteria, top_n: int = DEFAULT_TOP_PATHS,
              build: str | None = None) -> CollectorRegistry:
     """The per-endpoint counters are those of one candidate build (default: the newest; a
     new build starts them again, which Prometheus reads as a counter reset)."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(RedisCollector(redis, top_n, build))
+    reg.register(RedisCollector(redis, criteria, top_n, build))
     return reg
 
 
-def render(redis: Redis, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
+def render(redis: Redis, criteria: Criteria, top_n: int = DEFAULT_TOP_PATHS) -> bytes:
     """The exposition text of every diffsvc metric, read from Redis now."""
-    return generate_latest(registry(redis, top_n))
+    return generate_latest(registry(redis, criteria, top_n))
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
     """GET /metrics: the counters, read from Redis now (the report server's connection)."""
-    reg = registry(request.app[REDIS], request.app[CONFIG].metrics_top_paths,
+    cfg = request.app[CONFIG]
+    reg = registry(request.app[REDIS], Criteria.from_config(cfg), cfg.metrics_top_paths,
                    request.query.get("build"))
     body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, reg)
     response = web.Response(body=body)

@@ -113,6 +113,12 @@ def counted_signatures(c: Counts, criteria: Criteria) -> set[str]:
     return {sig for sig, (members, _) in c.groups.items() if items.intersection(members)}
 
 
+def counted_mismatches(c: Counts, items: set[Item]) -> int:
+    """The endpoint's effective mismatches (the report's MISMATCH figure, /metrics'
+    diffsvc_mismatches_total): pairs whose signature holds a counted (path, kind)."""
+    return min(c.mismatches, effective_mismatches(c.groups, items))
+
+
 def endpoint(name: str, c: Counts, criteria: Criteria, *,
              group_samples: Mapping[str, Sequence[str]], comparisons: Sequence[Comparison],
              error_reasons: Sequence[str], error_ids: Sequence[str],
@@ -120,7 +126,7 @@ def endpoint(name: str, c: Counts, criteria: Criteria, *,
     rows = fields(c, criteria)
     items = counted(c, rows)
     compared = c.matches + c.mismatches
-    effective = min(c.mismatches, effective_mismatches(c.groups, items))
+    effective = counted_mismatches(c, items)
     top = sorted(c.groups.items(), key=lambda kv: (-kv[1][1], kv[0]))[:GROUPS_SHOWN]
     groups = tuple(Group(tuple(members), n, tuple(group_samples.get(sig, ())),
                          not items.intersection(members))

@@ -22,7 +22,7 @@ from diffsvc.gateway import collectwire
 from diffsvc.ops import stack
 from diffsvc.report import metrics
 from diffsvc.storage import store
-from tests.conftest import DEMO_PATHS, run_worker_burst
+from tests.conftest import CRITERIA, DEMO_PATHS, run_worker_burst
 from tests.integration.demo_helpers import report_summary, wait_captured
 
 IGNORE = {"fields": list(DEMO_IGNORE["fields"]), "headers": []}
@@ -107,7 +107,7 @@ def test_traffic_control_token_and_caps(serve, r, make_config) -> None:
     assert counters["skipped_denied"] == 1 and counters["skipped_method"] == 1
     assert counters["skipped_body_too_large"] == 1 and counters["collect_invalid"] == 1
     assert counters["collect_unauthorized"] == 2
-    exposition = metrics.render(r).decode()  # what Prometheus scrapes from the report server
+    exposition = metrics.render(r, CRITERIA).decode()  # what Prometheus scrapes from the report server
     assert 'diffsvc_collector_rejected_total{reason="unauthorized"} 2.0' in exposition
     assert 'diffsvc_collector_rejected_total{reason="invalid"} 1.0' in exposition
     with urllib.request.urlopen(col.url + collectwire.OPENAPI_PATH) as resp:

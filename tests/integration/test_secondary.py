@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from diffsvc import config
 from diffsvc.core.models import Comparison, FieldDiff
-from diffsvc.report import data, formats
+from diffsvc.report import data, formats, metrics
 from diffsvc.report.noise import Margins
 from diffsvc.storage import quality as diffq
 from diffsvc.storage import store
@@ -70,6 +71,20 @@ def test_report_shows_raw_noise_and_effective(serve, redis_url: str, r: Redis) -
     table = formats.as_table(data.build(r, CRITERIA))
     assert "RAW" in table and "NOISE" in table and "= noise, not counted" in table
     assert "group x10: $.price changed, $.token changed" in table
+
+
+def test_metrics_count_the_mismatches_the_report_counts(serve, redis_url: str,
+                                                       r: Redis) -> None:
+    """/metrics (and so the Prometheus alert on its ratio) never counts noise: a volatile
+    token on every answer is 40 raw mismatches but 10 effective ones, as in the report."""
+    run(serve, redis_url)
+    [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
+    samples = {(s.name, tuple(s.labels.values())): s.value
+               for fam in text_string_to_metric_families(metrics.render(r, CRITERIA).decode())
+               for s in fam.samples}
+    endpoint = (entry["endpoint"],)
+    assert samples[("diffsvc_mismatches_total", endpoint)] == entry["mismatches"] == N // 4
+    assert samples[("diffsvc_comparisons_total", endpoint)] == N
 
 
 def test_margins_are_configurable(serve, redis_url: str, r: Redis) -> None:
