@@ -27,7 +27,10 @@ SCHEMAS: dict[str, Any] = {
     "Window": {"type": "object", "properties": {"since": NUM, "until": NUM, "seconds": NUM}},
     "EndpointSummary": {"type": "object", "properties": {
         "endpoint": {"type": "string", "example": "GET /api/users/{id}"},
-        "pairs": INT, "matches": INT, "mismatches": INT, "errors": INT,
+        "pairs": INT, "matches": INT, "errors": INT,
+        "mismatches": {"type": "integer", "description": "effective: pairs holding a "
+                       "difference that is not noise, as the report counts them"},
+        "raw_mismatches": {"type": "integer", "description": "every mismatching pair"},
         "mismatch_rate": {"type": "number", "description": "mismatches / (matches + mismatches)"},
         "noise": {"type": "integer", "description": "mismatches also seen between primary and "
                                                     "secondary (0 without a secondary)"},

@@ -17,7 +17,7 @@ from diffsvc.core import latency
 from diffsvc.errors import ConfigError
 from diffsvc.report import data
 from diffsvc.report.model import rate
-from diffsvc.report.verdict import Criteria, judge_counts
+from diffsvc.report.verdict import Criteria, effective_in, judge_counts
 from diffsvc.storage import builds, store
 from diffsvc.storage import quality as diffq
 
@@ -73,23 +73,26 @@ def parse_window(query: dict[str, str], now: float | None = None) -> Window:
     return Window(since, until)
 
 
-def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS) -> list[float | None]:
-    """The mismatch rate over the window in at most `points` steps (None: no traffic)."""
+def spark(buckets: list[dict[str, int]], points: int = SPARK_POINTS,
+          counted: Collection[str] | None = None) -> list[float | None]:
+    """The (effective: `counted` signatures only) mismatch rate over the window in at most
+    `points` steps (None: no traffic)."""
     size = max(1, math.ceil(len(buckets) / points))
     out: list[float | None] = []
     for i in range(0, len(buckets), size):
         chunk = buckets[i:i + size]
-        mm = sum(b.get("mismatches", 0) for b in chunk)
-        ok = sum(b.get("matches", 0) for b in chunk)
-        out.append(rate(mm, mm + ok) if mm + ok else None)
+        mm = sum(effective_in(b, counted) for b in chunk)
+        compared = sum(b.get("mismatches", 0) + b.get("matches", 0) for b in chunk)
+        out.append(rate(mm, compared) if compared else None)
     return out
 
 
 def endpoint_summary(name: str, buckets: list[dict[str, int]],
                      histograms: list[dict[str, int]], criteria: Criteria,
                      counted: Collection[str] | None = None) -> dict[str, Any]:
-    """Counters, noise (primary vs secondary, measured only with a secondary) and latency
-    over the window, from the per-minute buckets."""
+    """Counters (matches, mismatches and their rate effective: noise excluded, as in the
+    report; `raw_mismatches` beside), noise (primary vs secondary, measured only with a
+    secondary) and latency over the window, from the per-minute buckets."""
     totals: dict[str, int] = {}
     for b in buckets:
         for k, v in b.items():
@@ -97,7 +100,12 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]],
     merged = latency.merge(histograms)
     entry: dict[str, Any] = {"endpoint": name}
     entry.update({k: totals.get(k, 0) for k in store.COUNTER_FIELDS})
-    entry["mismatch_rate"] = rate(entry["mismatches"], entry["mismatches"] + entry["matches"])
+    failing, effective, judged = judge_counts(name, totals, criteria, 0.0, counted)
+    # matches / mismatches / mismatch_rate are effective (noise excluded), as in the report
+    compared = entry["matches"] + entry["mismatches"]
+    entry["raw_mismatches"] = entry["mismatches"]
+    entry["mismatches"], entry["matches"] = effective, compared - effective
+    entry["mismatch_rate"] = rate(effective, compared)
     entry["candidate_errors"] = totals.get("cand_errors", 0)
     entry["error_kinds"] = diffq.error_kinds(totals)
     entry["noise"] = totals.get("noise_mismatches", 0)
@@ -107,9 +115,10 @@ def endpoint_summary(name: str, buckets: list[dict[str, int]],
         side: {"p50": latency.percentile(merged[key], 0.5),
                "p99": latency.percentile(merged[key], 0.99)}
         for side, key in (("primary", "p"), ("candidate", "c"))}
-    entry["spark"] = spark(buckets)
-    failing, _, judged = judge_counts(name, totals, criteria, 0.0, counted)
-    entry["failure"], entry["classification"] = failing, judged.label
+    entry["spark"] = spark(buckets, counted=counted)
+    entry["failure"] = failing
+    entry["classification"] = (judged.label if effective or judged.regression
+                               else "noise" if entry["raw_mismatches"] else "clean")
     return entry
 
 
@@ -126,7 +135,8 @@ def build(r: Redis, criteria: Criteria, window: Window,
     entries.sort(key=lambda e: (e["failure"] is None, -e["mismatch_rate"], -e["pairs"],
                                 e["endpoint"]))
     totals: dict[str, Any] = {k: sum(e[k] for e in entries)
-                              for k in (*store.COUNTER_FIELDS, "candidate_errors", "noise")}
+                              for k in (*store.COUNTER_FIELDS, "raw_mismatches", "candidate_errors",
+                                        "noise")}
     totals["mismatch_rate"] = rate(totals["mismatches"], totals["mismatches"] + totals["matches"])
     return {"window": window.to_dict(), "totals": totals, "endpoints": entries,
             "build": chosen or None, "builds": builds.known(r)}

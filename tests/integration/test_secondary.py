@@ -13,7 +13,7 @@ from redis import Redis
 
 from diffsvc import config
 from diffsvc.core.models import Comparison, FieldDiff
-from diffsvc.report import data, formats, metrics
+from diffsvc.report import data, formats, metrics, summary
 from diffsvc.report.noise import Margins
 from diffsvc.storage import quality as diffq
 from diffsvc.storage import store
@@ -85,6 +85,20 @@ def test_metrics_count_the_mismatches_the_report_counts(serve, redis_url: str,
     endpoint = (entry["endpoint"],)
     assert samples[("diffsvc_mismatches_total", endpoint)] == entry["mismatches"] == N // 4
     assert samples[("diffsvc_comparisons_total", endpoint)] == N
+
+
+def test_the_overview_counts_the_mismatches_the_report_counts(serve, redis_url: str,
+                                                              r: Redis) -> None:
+    """The web UI's overview (summary API) colours and sorts by the effective rate: noise on
+    every answer does not paint the endpoint red at 100% while the report says 25%."""
+    run(serve, redis_url)
+    [entry] = data.build(r, CRITERIA).to_dict()["endpoints"]
+    window = summary.parse_window({"window": "15m"})
+    [row] = summary.build(r, CRITERIA, window)["endpoints"]
+    assert (row["mismatches"], row["matches"]) == (entry["mismatches"], entry["matches"])
+    assert row["mismatch_rate"] == entry["mismatch_rate"] == 0.25
+    assert row["raw_mismatches"] == N and row["spark"][-1] == 0.25
+    assert row["classification"] == entry["classification"] == "regression"
 
 
 def test_margins_are_configurable(serve, redis_url: str, r: Redis) -> None:
