@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recent mismatches looked at per endpoint (default: 50)")
     p.set_defaults(handler=_rules_suggest)
     p = command("gate", _gate, "canary gate: is the mismatch rate over the window low enough? "
-                "Exit status 0 pass, 1 fail, 2 inconclusive (too few pairs)")
+                "Exit status 0 pass, 1 fail, 2 inconclusive (not enough evidence yet)")
     p.add_argument("--endpoint", metavar="NAME", help="one endpoint (default: every endpoint "
                    "with pairs in the window; the worst verdict counts)")
     p.add_argument("--window", default="5m", metavar="DURATION", help="default: 5m (whole minutes)")

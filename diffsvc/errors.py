@@ -17,8 +17,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 
 EXIT_CODES = {
     EXIT_OK: "success; gate-like commands (gate, replay --gate): pass",
-    EXIT_FAIL: "gate-like commands: fail (a mismatch rate over the limit)",
-    EXIT_INCONCLUSIVE: "gate-like commands: inconclusive (too few pairs)",
+    EXIT_FAIL: "gate-like commands: fail (candidate errors or a regression over the limit)",
+    EXIT_INCONCLUSIVE: "gate-like commands: inconclusive (not enough evidence yet)",
     EXIT_USAGE: "usage error: unknown flag or value, unknown --endpoint",
     EXIT_DATAERR: "an input file is malformed (HAR, JSON lines, .gor)",
     EXIT_NOINPUT: "an input file cannot be read",

@@ -44,13 +44,18 @@ def _field_line(f: FieldStats, noise: str) -> str:
             f"p={effect.p_value:.2g})")
 
 
+def table_header(width: int) -> str:
+    """The table's first line, its endpoint column `width` wide."""
+    return (f"{'ENDPOINT':<{width}}  {'PAIRS':>7}  {'MATCH':>7}  {'MISMATCH':>8}  "
+            f"{'ERRORS':>6}  {'RATE':>7}  {'RAW':>7}  {'NOISE':>7}  VERDICT")
+
+
 def as_table(report: Report, max_rate: float = DEFAULT_MAX_RATE) -> str:
     entries = report.endpoints
     if not entries:
         return "no comparisons yet: send traffic through the gateway and run a worker\n"
     width = max(len("ENDPOINT"), *(len(e.endpoint) for e in entries))
-    lines = [f"{'ENDPOINT':<{width}}  {'PAIRS':>7}  {'MATCH':>7}  {'MISMATCH':>8}  "
-             f"{'ERRORS':>6}  {'RATE':>7}  {'RAW':>7}  {'NOISE':>7}  VERDICT"]
+    lines = [table_header(width)]
     for e in entries:
         d = e.to_dict(report.top_fields)
         noise_rate = f"{d['noise']['mismatch_rate']:>7.1%}" if e.noise_pairs else f"{'-':>7}"
