@@ -261,6 +261,7 @@ def compare(exchange: Exchange, ruleset: RuleSet, max_body: int,
     req = exchange.request
     endpoint = ruleset.endpoint(req.method, req.path, req.query)
     result = Comparison(exchange.id, endpoint, "match", rules_digest=ruleset.digest)
+    origins = origins.for_request(req.headers) if origins else None
     for side, reply in (("primary", exchange.primary), ("candidate", exchange.candidate)):
         if reply.error:
             result.verdict, result.error = "error", f"{side}: {reply.error}"
@@ -286,6 +287,7 @@ def compare_secondary(exchange: Exchange, ruleset: RuleSet, max_body: int,
         return None
     req = exchange.request
     endpoint = ruleset.endpoint(req.method, req.path, req.query)
+    origins = origins.for_request(req.headers) if origins else None
     try:
         diffs, _ = compare_replies(exchange.primary, second, ruleset.for_endpoint(endpoint),
                                    max_body,

@@ -11,12 +11,15 @@ The forms replaced, for an upstream configured as `http://10.0.0.5:8001`:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from diffsvc.core.models import Headers
 
 PLACEHOLDER = "{origin}"
 _PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HOSTS = 256  # client Hosts whose origins are kept compiled, per worker
 
 
 def _forms(url: str) -> tuple[str, list[str]]:
@@ -34,28 +37,40 @@ def _forms(url: str) -> tuple[str, list[str]]:
 
 @dataclass(frozen=True, slots=True)
 class SelfReference:
-    """One upstream's origin, found in text by a needle (its host:port, or its host when the
-    port is the default) and replaced by a regex."""
+    """One upstream's origins (its URL, and the Host its answer may have been built from),
+    found in text by needles (host:port, or the host when the port is the default) and
+    replaced by one regex."""
 
-    needle: str
-    needle_bytes: bytes
+    needles: tuple[str, ...]
+    needles_bytes: tuple[bytes, ...]
     text: re.Pattern[str]
     data: re.Pattern[bytes]
 
     @classmethod
-    def of(cls, url: str) -> SelfReference:
-        needle, forms = _forms(url)
-        alternatives = "|".join(re.escape(f) for f in sorted(set(forms), key=len, reverse=True))
+    def of(cls, *urls: str) -> SelfReference:
+        needles: list[str] = []
+        forms: set[str] = set()
+        for url in urls:
+            needle, more = _forms(url)
+            needles.append(needle)
+            forms.update(more)
+        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
         pattern = f"(?:{alternatives})(?![\\w.-]|:\\d)"
-        return cls(needle, needle.encode(), re.compile(pattern), re.compile(pattern.encode()))
+        unique = tuple(dict.fromkeys(needles))
+        return cls(unique, tuple(n.encode() for n in unique), re.compile(pattern),
+                   re.compile(pattern.encode()))
 
     def in_text(self, value: str) -> str:
-        return self.text.sub(PLACEHOLDER, value) if self.needle in value else value
+        for needle in self.needles:
+            if needle in value:
+                return self.text.sub(PLACEHOLDER, value)
+        return value
 
     def in_data(self, data: bytes) -> bytes:
-        if self.needle_bytes not in data:
-            return data
-        return self.data.sub(_PLACEHOLDER_BYTES, data)
+        for needle in self.needles_bytes:
+            if needle in data:
+                return self.data.sub(_PLACEHOLDER_BYTES, data)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +80,36 @@ class Origins:
     primary: SelfReference | None = None
     candidate: SelfReference | None = None
     secondary: SelfReference | None = None
+    urls: tuple[str | None, str | None, str | None] = (None, None, None)
+    by_host: dict[str, Origins] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, primary: str | None, candidate: str | None,
-           secondary: str | None = None) -> Origins:
-        def ref(url: str | None) -> SelfReference | None:
-            return SelfReference.of(url) if url else None
+    def of(cls, primary: str | None, candidate: str | None, secondary: str | None = None,
+           host: str | None = None) -> Origins:
+        """`host`: the Host the client sent. A proxy that feeds the collector forwards it to
+        primary (and `forward_host` to every upstream), so an answer's links may carry it."""
+        extra = (f"http://{host}", f"https://{host}") if host else ()
 
-        return cls(ref(primary), ref(candidate), ref(secondary))
+        def ref(url: str | None) -> SelfReference | None:
+            return SelfReference.of(url, *extra) if url else None
+
+        return cls(ref(primary), ref(candidate), ref(secondary), (primary, candidate, secondary))
+
+    def for_request(self, headers: Headers) -> Origins:
+        """These origins, each side also standing for the client's Host (cached)."""
+        host = None
+        for name, value in headers:  # a plain loop: this runs for every exchange compared
+            if len(name) == 4 and name.lower() == "host":
+                host = value
+                break
+        if not host:
+            return self
+        found = self.by_host.get(host)
+        if found is None:
+            try:
+                found = Origins.of(*self.urls, host=host)
+            except ValueError:  # not a host[:port] (a bad port): no origin to replace
+                found = self
+            if len(self.by_host) < MAX_HOSTS:
+                self.by_host[host] = found
+        return found

@@ -71,3 +71,18 @@ def test_forms_and_boundaries() -> None:
         b'"{origin}/v1" "{origin}" "https://api.example.com.evil/"')
     assert SelfReference.of("http://u:p@h:81/base").in_text("http://h:81/x h:81") == (
         "{origin}/x {origin}")
+
+
+def test_links_built_from_the_clients_host_compare_equal() -> None:
+    """Collect mode: the proxy forwarded the client's Host to primary, so primary's links
+    carry it while the candidate's carry its own origin; both are self-references. Another
+    host in the candidate's answer is still a difference, and a bad Host changes nothing."""
+    public = "http://shop.example:8443"
+    ex = Exchange(Request("GET", "/x", "page=1", [("Host", "shop.example:8443")], b""),
+                  page(public), page(CANDIDATE))
+    assert compare(ex, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).verdict == "match"
+    other = Exchange(ex.request, page(public), page(SECONDARY))
+    assert "$.next_url" in compare(other, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).paths
+    bad = Exchange(Request("GET", "/x", "", [("Host", "h:bad")], b""), page(public),
+                   page(CANDIDATE))
+    assert "$.next_url" in compare(bad, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).paths
