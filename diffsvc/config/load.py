@@ -5,6 +5,7 @@ reader of the environment."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -63,7 +64,10 @@ def load(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] |
             raw[key] = value
     unknown = sorted(set(raw) - set(SETTINGS))
     if unknown:
-        raise ConfigError(unknown[0], "unknown key (see `diffsvc --help` for the settings)")
+        close = difflib.get_close_matches(unknown[0], SETTINGS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(unknown[0], f"unknown key ({hint}`diffsvc COMMAND --help` lists the "
+                                      "settings)")
     values = {SETTINGS[k].name: SETTINGS[k].metadata["parse"](k, v) for k, v in raw.items()}
     cfg = Config(**values)
     RuleSet.from_config(cfg)  # validates every rule now, naming the bad one

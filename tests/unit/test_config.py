@@ -124,6 +124,7 @@ def test_ignore_field_flag_with_bad_path_names_the_rule(monkeypatch: pytest.Monk
     ("raw", "key", "reason"),
     [
         ({"colour": "blue"}, "colour", "unknown key"),
+        ({"primry": "http://h:1"}, "primry", "did you mean 'primary'? `diffsvc COMMAND --help`"),
         ({"primary": "ftp://example.com"}, "primary", "http"),
         ({"candidate": "http://"}, "candidate", "no host"),
         ({"primary": "http://h:99999"}, "primary", "port"),
