@@ -69,11 +69,15 @@ def _request(where: str, method: Any, url: Any, headers: Headers, body: bytes) -
 
 
 def read_har(path: Path) -> Iterator[Request]:
+    expected = "not a HAR file (expected JSON with a list log.entries)"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        entries = doc["log"]["entries"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(str(path), f"not a HAR file (expected JSON with log.entries): {exc}") from None
+    except ValueError as exc:
+        raise InputError(str(path), f"{expected}: {exc}") from None
+    log = doc.get("log") if isinstance(doc, dict) else None
+    entries = log.get("entries") if isinstance(log, dict) else None
+    if not isinstance(entries, list):
+        raise InputError(str(path), expected)
     for i, entry in enumerate(entries):
         where = f"{path}: log.entries[{i}].request"
         req = entry.get("request") if isinstance(entry, dict) else None

@@ -152,10 +152,12 @@ def test_bad_har(tmp_path: Path) -> None:
     done = run(*DIFFSVC, "replay", str(har), "--primary", "http://127.0.0.1:9",
                "--candidate", "http://127.0.0.1:9")
     one_line_failure(done, EXIT_DATAERR, f"{har}: log.entries[0].request", "url")
-    har.write_text("{not json")
-    done = run(*DIFFSVC, "replay", str(har), "--primary", "http://127.0.0.1:9",
-               "--candidate", "http://127.0.0.1:9")
-    one_line_failure(done, EXIT_DATAERR, str(har), "not a HAR file")
+    for text in ("{not json", '{"log": {"entries": 5}}', "[1]", '{"log": 3}'):
+        har.write_text(text)
+        done = run(*DIFFSVC, "replay", str(har), "--primary", "http://127.0.0.1:9",
+                   "--candidate", "http://127.0.0.1:9")
+        line = one_line_failure(done, EXIT_DATAERR, str(har), "not a HAR file")
+        assert "object" not in line, line  # no Python internals ('int' object is not ...)
 
 
 def test_usage_errors_exit_64() -> None:
