@@ -92,8 +92,12 @@ def read_har(path: Path) -> Iterator[Request]:
 
 def read_jsonl(path: Path) -> Iterator[Request]:
     """One JSON object a line: method, url or path, headers, body (or body_base64)."""
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for n, raw_line in enumerate(lines, 1):
+            try:
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{path}:{n}", "not UTF-8 text") from None
             if not line.strip():
                 continue
             where = f"{path}:{n}"
@@ -104,7 +108,10 @@ def read_jsonl(path: Path) -> Iterator[Request]:
             if not isinstance(item, dict):
                 raise InputError(where, "expected a JSON object", item)
             if "body_base64" in item:
-                body = base64.b64decode(item["body_base64"])
+                try:
+                    body = base64.b64decode(item["body_base64"], validate=True)
+                except (ValueError, TypeError):
+                    raise InputError(where, "body_base64: not base64") from None
             else:
                 raw = item.get("body")
                 body = b"" if raw is None else (raw if isinstance(raw, str)

@@ -146,6 +146,18 @@ def test_unreadable_files(tmp_path: Path) -> None:
     one_line_failure(done, EXIT_CONFIG, "nope.yaml", "cannot read")
 
 
+def test_bad_json_lines(tmp_path: Path) -> None:
+    """Not UTF-8 (was a traceback, exit 70), or a body_base64 that is not base64 (was sent
+    as whatever b64decode made of it): one line naming the file and line, exit 65."""
+    lines = tmp_path / "bad.jsonl"
+    for data, words in ((b'{"url": "/a"}\n\xff\xfe\n', (f"{lines}:2", "UTF-8")),
+                        (b'{"url": "/a", "body_base64": "!!"}\n', (f"{lines}:1", "base64"))):
+        lines.write_bytes(data)
+        done = run(*DIFFSVC, "replay", str(lines), "--primary", "http://127.0.0.1:9",
+                   "--candidate", "http://127.0.0.1:9")
+        one_line_failure(done, EXIT_DATAERR, *words)
+
+
 def test_bad_har(tmp_path: Path) -> None:
     har = tmp_path / "bad.har"
     har.write_text(json.dumps({"log": {"entries": [{"request": {"method": "GET", "url": 7}}]}}))
