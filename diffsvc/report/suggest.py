@@ -153,10 +153,11 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def systematic(diffs: Sequence[FieldDiff]) -> str | None:
     """How the candidate's value follows from primary's, when it does in every difference
-    seen (at least two): a ratio, an offset or a case change. That is a regression with a
-    cause, never noise."""
-    pairs = [(d.primary, d.candidate) for d in diffs if d.kind == "changed"]
-    if len(pairs) < 2 or len(pairs) != len(diffs):
+    seen (at least two, of two primary values or more: one value changed the same way every
+    time is no function): a ratio, an offset or a case change. That is a regression with a
+    cause, never noise. A status is a code, not a quantity: never."""
+    pairs = [(d.primary, d.candidate) for d in diffs if d.kind == "changed" and d.path != "status"]
+    if len(pairs) < 2 or len(pairs) != len(diffs) or len({repr(a) for a, _ in pairs}) < 2:
         return None
     if all(_number(a) and _number(b) for a, b in pairs):
         ratios = [r for a, b in pairs if (r := _ratio(a, b)) is not None]

@@ -117,10 +117,19 @@ def test_monotonic_counters_rank_as_counters() -> None:
     ([("ann", "ANN"), ("bob", "BOB")], "candidate = primary.upper()"),
     ([(10, 11), (20, 25)], None),
     ([(10, 11)], None),  # one observation is no rule
+    ([(1.0, 1.1), (1.0, 1.1)], None),  # one primary value, changed alike: no function of it
 ])
 def test_systematic_differences(pairs: list[tuple[object, object]], relation: str | None) -> None:
     diffs = [FieldDiff("$.price", "changed", a, b) for a, b in pairs]
     assert suggest.systematic(diffs) == relation
+
+
+def test_a_status_is_never_systematic() -> None:
+    """200 -> 503 on every call (and 200/201 -> 503/506) is a failing candidate, not
+    `candidate = primary × 2.515`."""
+    for pairs in ([(200, 503), (200, 503)], [(200, 503), (201, 506)]):
+        diffs = [FieldDiff("status", "changed", a, b, "status") for a, b in pairs]
+        assert suggest.systematic(diffs) is None
 
 
 def test_a_systematic_field_is_never_suggested_even_when_production_is_volatile() -> None:
