@@ -69,7 +69,9 @@ def fields(c: Counts, criteria: Criteria) -> tuple[FieldStats, ...]:
         x0, n0, source = c.baseline((path, kind))
         out.append(FieldStats(path, kind, n, rate(n, compared), x0, rate(x0, n0),
                               classify(n, compared, x0, n0, criteria), source, n0))
-    out.sort(key=lambda f: (_ORDER[f.judged.label], -f.mismatches, f.path, f.kind))
+    # a changed status first among equals: the first thing a reader of the table must see
+    out.sort(key=lambda f: (_ORDER[f.judged.label], -f.mismatches, f.path != "status", f.path,
+                            f.kind))
     return tuple(out)
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from diffsvc.core import signatures as groups
 from diffsvc.core.models import Comparison, FieldDiff
-from diffsvc.report import suggest
+from diffsvc.report import quality, suggest
 from diffsvc.report.noise import Margins, effective_mismatches, is_regression, item_counts
 from diffsvc.report.verdict import classify
 from tests.conftest import CRITERIA
@@ -192,3 +192,15 @@ def test_a_timing_is_suggested_first_from_one_observation_and_labelled_timing() 
                               evidence)
     assert (once.reason, once.rule) == ("timing", {"match": "GET /t",
                                                    "ignore": {"fields": ["$.query_ms"]}})
+
+
+def test_a_changed_status_is_listed_first_among_equal_fields() -> None:
+    """A candidate answering 503 where primary answered 200 differs at every body field too;
+    the table shows the first few fields, so `status` leads them."""
+    sig = [("$.error", "added"), ("$.id", "removed"), ("status", "changed")]
+    counts = quality.Counts(pairs=80, matches=0, mismatches=80, errors=0, noise_pairs=0,
+                            noise_mismatches=0, noise_kinds={}, noise_fields={},
+                            groups={"s": (sig, 80)}, candidate_errors=0, error_kinds={},
+                            learned={})
+    rows = quality.fields(counts, CRITERIA)
+    assert [f.path for f in rows] == ["status", "$.error", "$.id"]
