@@ -91,7 +91,8 @@ class Origins:
         extra = (f"http://{host}", f"https://{host}") if host else ()
 
         def ref(url: str | None) -> SelfReference | None:
-            return SelfReference.of(url, *extra) if url else None
+            urls = (url, *extra) if url else extra  # a collector's workers may know no primary
+            return SelfReference.of(*urls) if urls else None
 
         return cls(ref(primary), ref(candidate), ref(secondary), (primary, candidate, secondary))
 

@@ -2,7 +2,7 @@
 
 `dashboards/generate.py` writes them into the repository (committed); `diffsvc dashboards
 export DIR` writes the same tree anywhere; `diffsvc dashboards push` sends them to a running
-Grafana. Every PromQL expression here uses only the metrics `diffsvc.metrics` exports
+Grafana. Every PromQL expression here uses only the metrics `diffsvc.report.metrics` exports
 (checked by tests/unit/test_dashboards.py)."""
 
 from __future__ import annotations

@@ -81,6 +81,8 @@ def test_links_built_from_the_clients_host_compare_equal() -> None:
     ex = Exchange(Request("GET", "/x", "page=1", [("Host", "shop.example:8443")], b""),
                   page(public), page(CANDIDATE))
     assert compare(ex, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).verdict == "match"
+    # a collector's config need not name primary (it is the proxy's upstream)
+    assert compare(ex, RULES, 1 << 20, Origins.of(None, CANDIDATE)).verdict == "match"
     other = Exchange(ex.request, page(public), page(SECONDARY))
     assert "$.next_url" in compare(other, RULES, 1 << 20, Origins.of(PRIMARY, CANDIDATE)).paths
     bad = Exchange(Request("GET", "/x", "", [("Host", "h:bad")], b""), page(public),
