@@ -115,7 +115,8 @@ def as_markdown(report: Report, max_rate: float = DEFAULT_MAX_RATE) -> str:
               "|---|---:|---:|---:|---:|---|"]
     for e in entries:
         mark = "❌ " if e.failure(max_rate) else ""
-        fields = ", ".join(f"`{_md_cell(f.path)}` ({f.mismatches})"
+        fields = ", ".join(f"`{_md_cell(f.path)}` ({f.mismatches}"
+                           f"{', noise' if f.judged.label == 'noise' else ''})"
                            for f in e.fields[:FIELDS_SHOWN])
         if len(e.fields) > FIELDS_SHOWN:
             fields += f", +{len(e.fields) - FIELDS_SHOWN} more"

@@ -70,6 +70,8 @@ def test_report_shows_raw_noise_and_effective(serve, redis_url: str, r: Redis) -
         assert comparison and "$.price" in comparison.paths
     table = formats.as_table(data.build(r, CRITERIA))
     assert "RAW" in table and "NOISE" in table and "= noise, not counted" in table
+    markdown = formats.as_markdown(data.build(r, CRITERIA))  # a PR comment says it too
+    assert f"`$.price` ({changed}), `$.token` ({N}, noise)" in markdown
     assert "group x10: $.price changed, $.token changed" in table
 
 
