@@ -97,7 +97,13 @@ CODECS: dict[str, Codec] = {
 
 def codings(reply: Reply) -> list[str]:
     """The reply's Content-Encodings in the order they were applied, `identity` left out."""
-    encoding = (reply.header("content-encoding") or "").lower()
+    return _codings(reply.header("content-encoding"))
+
+
+def _codings(encoding: str | None) -> list[str]:
+    if not encoding:
+        return []
+    encoding = encoding.lower()
     return [c.strip() for c in encoding.split(",") if c.strip() and c.strip() != "identity"]
 
 
@@ -110,8 +116,12 @@ def codec(coding: str) -> Codec:
 
 def decode(reply: Reply, cap: int) -> bytes:
     """The body with every Content-Encoding undone, in reverse order of application."""
-    body = reply.body
-    for coding in reversed(codings(reply)):
+    return decode_body(reply.body, reply.header("content-encoding"), cap)
+
+
+def decode_body(body: bytes, content_encoding: str | None, cap: int) -> bytes:
+    """`body` with every coding of a Content-Encoding value undone (see `decode`)."""
+    for coding in reversed(_codings(content_encoding)):
         body = codec(coding).decode(body, cap)
     if len(body) > cap:
         raise DecodeError(f"body of {len(body)} bytes exceeds the {cap}-byte cap")

@@ -20,10 +20,11 @@ from diffsvc.core.bodies import (
     TREE_KINDS,
     Body,
     canonical,
-    decode,
-    media_type,
     parse_data,
+    parse_media_type,
+    same_tree,
 )
+from diffsvc.core.codecs import decode_body
 from diffsvc.core.jsonpath import HEADER, Concrete, render
 from diffsvc.core.models import Comparison, Exchange, FieldDiff, Reply
 from diffsvc.core.rules import EffectiveRules, RuleSet
@@ -134,13 +135,27 @@ def _deepdiff_run(a: list[Any], b: list[Any], path: Concrete, a_start: int,
     return out
 
 
-def _header_values(reply: Reply, rules: EffectiveRules) -> dict[str, str]:
-    values: dict[str, list[str]] = {}
+Named = dict[str, list[str]]  # a reply's headers: lower-cased name -> its values, in order
+
+
+def _named(reply: Reply) -> Named:
+    """One pass over a reply's headers; the compared values and the body's Content-Type
+    and Content-Encoding all come from it."""
+    out: Named = {}
     for name, value in reply.headers:
         lname = name.lower()
-        if not rules.header_ignored(lname):
-            values.setdefault(lname, []).append(value)
-    return {k: ", ".join(v) for k, v in values.items()}
+        values = out.get(lname)
+        if values is None:
+            out[lname] = [value]
+        else:
+            values.append(value)
+    return out
+
+
+def _header_values(named: Named, rules: EffectiveRules) -> dict[str, str]:
+    ignored, only = rules.headers, rules.only_headers
+    return {k: ", ".join(v) for k, v in named.items()
+            if k not in ignored and (only is None or k in only)}
 
 
 Refs = tuple[SelfReference | None, SelfReference | None]
@@ -153,6 +168,10 @@ def _own(ref: SelfReference | None, value: str | None) -> str | None:
 def compare_headers(a: Reply, b: Reply, rules: EffectiveRules,
                     refs: Refs = (None, None)) -> list[FieldDiff]:
     """Differing header values; only those are searched for self-references."""
+    return _compare_named(_named(a), _named(b), rules, refs)
+
+
+def _compare_named(a: Named, b: Named, rules: EffectiveRules, refs: Refs) -> list[FieldDiff]:
     ha, hb = _header_values(a, rules), _header_values(b, rules)
     out = []
     for name in sorted(ha.keys() | hb.keys()):
@@ -217,7 +236,7 @@ def compare_bodies(a: Body, b: Body, rules: EffectiveRules | None = None) -> lis
     if a.kind != b.kind and not {a.kind, b.kind} <= TEXT_KINDS:
         return [FieldDiff("body", "type_changed", _label(a), _label(b), "body")]
     if a.kind in TREE_KINDS:
-        if canonical(a.value) == canonical(b.value):
+        if same_tree(a.value, b.value):
             return []
         return diff_trees(a.value, b.value, rules=rules)
     if a.value == b.value:
@@ -225,6 +244,15 @@ def compare_bodies(a: Body, b: Body, rules: EffectiveRules | None = None) -> lis
     if a.kind in TEXT_KINDS:
         return diff_lines(a.value, b.value)
     return [FieldDiff("body", "changed", a.value, b.value, "body")]
+
+
+def _first(named: Named, name: str) -> str | None:
+    values = named.get(name)
+    return values[0] if values else None
+
+
+def _media_type(named: Named) -> tuple[str, str | None]:
+    return parse_media_type(_first(named, "content-type") or "")
 
 
 def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int,
@@ -237,9 +265,11 @@ def compare_replies(a: Reply, b: Reply, rules: EffectiveRules, max_body: int,
     diffs: list[FieldDiff] = []
     if a.status != b.status:
         diffs.append(FieldDiff("status", "changed", a.status, b.status, "status"))
-    diffs.extend(compare_headers(a, b, rules, refs))
-    (mime_a, cs_a), (mime_b, cs_b) = media_type(a), media_type(b)
-    data_a, data_b = decode(a, max_body), decode(b, max_body)
+    named_a, named_b = _named(a), _named(b)
+    diffs.extend(_compare_named(named_a, named_b, rules, refs))
+    (mime_a, cs_a), (mime_b, cs_b) = _media_type(named_a), _media_type(named_b)
+    data_a = decode_body(a.body, _first(named_a, "content-encoding"), max_body)
+    data_b = decode_body(b.body, _first(named_b, "content-encoding"), max_body)
     if data_a != data_b:  # equal bytes stay equal: self-references are sought only in others
         if refs[0] is not None:
             data_a = refs[0].in_data(data_a)

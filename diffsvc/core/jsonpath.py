@@ -7,7 +7,7 @@ folded to `[*]` for aggregates, so a path shown in the report can be pasted into
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,67 @@ class JsonPath:
     def remove_from(self, tree: Any) -> None:
         """Delete, in place, every node of a parsed JSON tree this pattern matches."""
         _remove(tree, self.steps)
+
+    def remover(self) -> Remover:
+        """`remove_from` compiled for this path: named keys, indices and `[*]` become
+        closures that look their key up directly; a recursive step falls back to the walk."""
+        return _compile_remover(self.steps)
+
+
+Remover = Callable[[Any], None]
+_CONTAINERS = (dict, list)
+
+
+def _compile_remover(steps: tuple[Step, ...]) -> Remover:
+    """As `_remove(node, steps)`, step by step, without re-reading the steps per node."""
+    if not steps:
+        return _noop
+    step, rest = steps[0], steps[1:]
+    if step.recursive:
+        return lambda node: _remove(node, steps)
+    sub = _compile_remover(rest) if rest else None
+    key = step.key
+    if key is ANY:
+        if sub is None:
+            return _clear
+
+        def each(node: Any) -> None:
+            children = node.values() if isinstance(node, dict) else node
+            if isinstance(node, _CONTAINERS):
+                for child in children:
+                    if isinstance(child, _CONTAINERS):
+                        sub(child)
+        return each
+    if type(key) is str:
+        if sub is None:
+            def drop_key(node: Any) -> None:
+                if isinstance(node, dict) and key in node:
+                    del node[key]
+            return drop_key
+
+        def into_key(node: Any) -> None:
+            if isinstance(node, dict) and key in node:
+                sub(node[key])
+        return into_key
+    if sub is None:
+        def drop_index(node: Any) -> None:
+            if isinstance(node, list) and 0 <= key < len(node):
+                del node[key]
+        return drop_index
+
+    def into_index(node: Any) -> None:
+        if isinstance(node, list) and 0 <= key < len(node):
+            sub(node[key])
+    return into_index
+
+
+def _noop(node: Any) -> None:
+    return None
+
+
+def _clear(node: Any) -> None:
+    if isinstance(node, _CONTAINERS):
+        node.clear()
 
 
 def parse(text: str, *, rule: str = "rule") -> JsonPath:

@@ -87,6 +87,11 @@ class EffectiveRules:
     tolerance: tuple[Tolerance, ...] = ()
     only: Paths = ()
     only_headers: frozenset[str] | None = None  # None: every header not ignored is compared
+    _removers: tuple[jsonpath.Remover, ...] = field(default=(), init=False, repr=False,
+                                                    compare=False)
+
+    def __post_init__(self) -> None:  # the ignored fields compiled once (jsonpath.remover)
+        object.__setattr__(self, "_removers", tuple(f.remover() for f in self.fields))
 
     def header_ignored(self, name: str) -> bool:
         lname = name.lower()
@@ -101,8 +106,8 @@ class EffectiveRules:
 
     def prepare(self, tree: Any) -> Any:
         """Apply ignored fields, `only` and `ignore_order` to a parsed tree (may mutate it)."""
-        for rule in self.fields:
-            rule.remove_from(tree)
+        for remove in self._removers:
+            remove(tree)
         if self.only_headers is not None:  # `only` given: keep the selected paths, if any
             tree = _select(tree, (), self.only) if self.only else _DROP
             if tree is _DROP:

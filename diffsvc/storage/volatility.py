@@ -63,6 +63,8 @@ def request_key(exchange: Exchange) -> str:
 
 def observations(exchange: Exchange, comparison: Comparison) -> list[Observation]:
     """Primary's values at the fields where the candidate differed (none for `added`)."""
+    if not comparison.diffs:
+        return []
     key = request_key(exchange)
     return [Observation(comparison.endpoint, key, d.location or d.path, d.path,
                         hashlib.sha1(orjson.dumps(d.primary, default=repr)).hexdigest()[:12])

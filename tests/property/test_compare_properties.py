@@ -153,3 +153,26 @@ def test_an_exchange_round_trips_through_its_stored_bytes(ex: Exchange, secondar
         ex.secondary = Reply(503, [("Retry-After", "1")], b"\x00busy\r\n", 2.5, "boom")
     again = Exchange.from_bytes(ex.to_bytes())
     assert again == ex
+
+
+path_texts = st.lists(st.sampled_from(
+    ["$.a", "$.b", "$[0]", "$[1]", "$[-1]", "$[*]", "$.*", "$.a.b", "$.a[*].b", "$[*].a",
+     "$..a", "$.a..b", "$..[*]", "$[0].a[1]", "$.*.*", "$['a']"]), min_size=1, max_size=4)
+trees = st.recursive(
+    st.none() | st.integers(-3, 3) | st.text(alphabet="ab", max_size=2),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3),
+    max_leaves=20)
+
+
+@FAST
+@given(trees, path_texts)
+def test_a_compiled_remover_removes_what_remove_from_removes(tree: Any, texts: list[str]) -> None:
+    """The per-endpoint plan (`JsonPath.remover`, applied in order by EffectiveRules) leaves
+    exactly the tree the step-by-step walk leaves, whatever the tree and the paths."""
+    walked, compiled = orjson.loads(orjson.dumps(tree)), orjson.loads(orjson.dumps(tree))
+    for text in texts:
+        path = jsonpath.parse(text)
+        path.remove_from(walked)
+        path.remover()(compiled)
+    assert orjson.dumps(compiled) == orjson.dumps(walked)
