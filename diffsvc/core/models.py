@@ -107,6 +107,17 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _pairs(headers: list[list[str]]) -> Headers:
+    """A frame's headers: written by `to_bytes` from str pairs, so orjson gives str back."""
+    return list(map(tuple, headers))  # type: ignore[arg-type]
+
+
+def _reply(d: dict[str, Any], body: bytes) -> Reply:
+    """`Reply.from_meta` for a frame, positional (the worker decodes one per reply)."""
+    return Reply(int(d["status"]), _pairs(d["headers"]), body, float(d["elapsed_ms"]),
+                 d.get("error"), d.get("error_kind"))
+
+
 @dataclass(slots=True)
 class Exchange:
     """A request and the replies of primary, candidate and (optionally) secondary."""
@@ -151,12 +162,12 @@ class Exchange:
             end += n
         if end != len(raw):
             raise ValueError(f"exchange frame holds {len(raw)} bytes, its header says {end}")
-        return cls(id=d["id"], captured_at=float(d["captured_at"]),
-                   request=Request.from_meta(d["request"], bodies[0]),
-                   primary=Reply.from_meta(d["primary"], bodies[1]),
-                   candidate=Reply.from_meta(d["candidate"], bodies[2]),
-                   secondary=Reply.from_meta(d["secondary"], bodies[3]) if d["secondary"] else None,
-                   build=str(d.get("build", "")))
+        q, s = d["request"], d["secondary"]
+        return cls(Request(q["method"], q["path"], q.get("query", ""), _pairs(q["headers"]),
+                           bodies[0]),
+                   _reply(d["primary"], bodies[1]), _reply(d["candidate"], bodies[2]),
+                   _reply(s, bodies[3]) if s else None,
+                   d["id"], float(d["captured_at"]), str(d.get("build", "")))
 
     @classmethod
     def _from_v1(cls, d: dict[str, Any]) -> Exchange:
