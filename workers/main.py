@@ -10,6 +10,7 @@ import contextlib
 import faulthandler
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +84,10 @@ def run_one(cfg: Config, burst: bool, name: str | None = None, run: str | None =
     queue is empty); waits for Redis with backoff when it is away at start or goes away,
     logging each change once."""
     assert cfg.redis_url is not None
+    # the short GIL switch interval of the batch pipeline (WorkerContext.io) from the start:
+    # with the default 5 ms, the keeper's and RQ's threads starting beside this one cost
+    # ~3 ms of an idle burst run's 10 (bench/README.md)
+    sys.setswitchinterval(min(sys.getswitchinterval(), jobs.GIL_SWITCH_INTERVAL))
     ctx = jobs.configure(cfg, run)
     waiting.check_password(store.connect(cfg.redis_url))  # refused: fail now, not wait
     log.info("worker %s: comparing batches from Redis %s%s; config %s", name or os.getpid(),
