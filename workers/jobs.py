@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from redis import Redis
 from rq import get_current_job
@@ -23,12 +22,12 @@ from diffsvc.core.models import Comparison, Exchange, FieldDiff
 from diffsvc.core.rules import RuleSet
 from diffsvc.core.selfref import Origins
 from diffsvc.errors import DecodeError
-from diffsvc.storage import examples, rulestore, store, volatility
+from diffsvc.storage import examples, pipelined, rulestore, store, volatility
 
 log = logging.getLogger("diffsvc.worker")
 
 CHUNK = 50  # pairs compared while the next chunk loads and the one before is recorded
-GIL_SWITCH_INTERVAL = 0.0005  # seconds; see WorkerContext.io
+GIL_SWITCH_INTERVAL = 0.0005  # seconds; see workers.main.run_one
 
 
 @dataclass
@@ -41,20 +40,6 @@ class WorkerContext:
     run: str | None = None  # replay --run NAME: endpoints are named "[NAME] METHOD /path"
     batches: int = 0  # done by this process (its progress line)
     pairs: int = 0
-    _io: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-
-    def io(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
-        """The pipeline's loader and recorder threads (a load never waits behind a record),
-        made on first use: a thread started before RQ forks would not exist in the child."""
-        if self._io is None:
-            # Every Redis call gives up the GIL; with the comparing thread always runnable,
-            # getting it back took up to the 5 ms default switch interval, and RQ's dozen
-            # round trips per job then cost tens of ms (py-spy: `send_packed_command` 23% of
-            # the worker, bench/README.md).
-            sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
-            self._io = (ThreadPoolExecutor(1, thread_name_prefix="diffsvc-load"),
-                        ThreadPoolExecutor(1, thread_name_prefix="diffsvc-record"))
-        return self._io
 
     def refresh_rules(self, r: Redis) -> None:
         """Rebuild the rules when the UI-added ones changed (one GET per batch)."""
@@ -149,38 +134,39 @@ def _compare_chunk(ids: list[str], exchanges: list[Exchange | None], ctx: Worker
     return out
 
 
-def _record(r: Redis, chunk: _Chunk, ttl: float) -> int:
-    return store.record_comparisons(r, chunk.results, ttl, chunk.latencies, chunk.noise,
-                                    chunk.candidate_errors)
+def _record_args(chunk: _Chunk, ttl: float) -> list[Any]:
+    return store.record_args(chunk.results, ttl, chunk.latencies, chunk.noise,
+                             chunk.candidate_errors)
 
 
 def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str, int]:
     """Load, compare and count a batch; returns counts of verdicts (and `missing`).
 
-    Pipelined in chunks of CHUNK: the next chunk's MGET runs in a loader thread while this
-    one is compared, and a compared chunk is recorded in a recorder thread while the next is
-    compared (Redis round trips and its Lua time overlap with comparing; the GIL is released
-    while they wait). The job ends once every chunk is recorded: a failed record fails the
-    job, which RQ runs again (counting is idempotent per exchange id)."""
+    Pipelined in chunks of CHUNK without threads (`storage.pipelined`): the next chunk's
+    MGET is sent before this one is compared and its reply read after, and a compared
+    chunk's record script runs in Redis while the next is compared. The job ends once every
+    chunk is recorded: a failed record fails the job, which RQ runs again (counting is
+    idempotent per exchange id)."""
     started = time.perf_counter()
     ctx.refresh_rules(r)
     batch = _Batch()
     parts = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
-    loader, recorder = ctx.io()
-    loading = loader.submit(store.load_exchanges, r, parts[0]) if parts else None
-    recording: list[Future[int]] = []
+    loader, recorder = pipelined.Loader(r), pipelined.Recorder(r)
     compared = missing = 0
     try:
+        if parts:
+            loader.send(parts[0])
         for k, part in enumerate(parts):
-            assert loading is not None
-            exchanges = loading.result()
+            exchanges = loader.read()
             if k + 1 < len(parts):
-                loading = loader.submit(store.load_exchanges, r, parts[k + 1])
+                loader.send(parts[k + 1])
             chunk = _compare_chunk(part, exchanges, ctx, batch)
             compared, missing = compared + len(chunk.results), missing + chunk.missing
-            recording.append(recorder.submit(_record, r, chunk, ctx.retention))
+            recorder.send(_record_args(chunk, ctx.retention))
+        counted = recorder.finish()  # every record done (or its error raised)
     finally:
-        counted = sum(f.result() for f in recording)  # every record done (or its error raised)
+        loader.close()
+        recorder.close()
     examples.record(r, batch.examples, ctx.retention)
     volatility.record(r, batch.observed, ctx.retention)
     _record_durations(r, batch.durations)

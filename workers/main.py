@@ -84,9 +84,10 @@ def run_one(cfg: Config, burst: bool, name: str | None = None, run: str | None =
     queue is empty); waits for Redis with backoff when it is away at start or goes away,
     logging each change once."""
     assert cfg.redis_url is not None
-    # the short GIL switch interval of the batch pipeline (WorkerContext.io) from the start:
-    # with the default 5 ms, the keeper's and RQ's threads starting beside this one cost
-    # ~3 ms of an idle burst run's 10 (bench/README.md)
+    # Every Redis call gives up the GIL; with the default 5 ms switch interval, getting it
+    # back from RQ's pubsub and the keeper's threads cost ms per round trip (py-spy:
+    # `send_packed_command` 23% of the worker; starting the keeper ~3 ms of an idle burst
+    # run's 10, bench/README.md).
     sys.setswitchinterval(min(sys.getswitchinterval(), jobs.GIL_SWITCH_INTERVAL))
     ctx = jobs.configure(cfg, run)
     waiting.check_password(store.connect(cfg.redis_url))  # refused: fail now, not wait

@@ -39,7 +39,7 @@ COUNTER_FIELDS = ("pairs", "matches", "mismatches", "errors")
 #   <path>"), paths, sig ('' or signature id), sig_json, err ('' or the error kind of a
 #   candidate call that failed where primary answered), build, at}]; 5 the endpoints set,
 #   6 the builds zset (each build's first comparison time, kept with NX)
-_RECORD = """
+RECORD_SCRIPT = """
 local ttl, kept, group_kept = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local counts, expiring, lists, signatures, endpoints, builds = {}, {}, {}, {}, {}, {}
 local function add(key, field)
@@ -187,6 +187,17 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
     `noise` (exchange id -> primary-vs-secondary diffs, None without a usable secondary)
     feeds the noise counts; `candidate_errors` (exchange id -> error kind) the candidate's
     errors (only where primary answered). A mismatch is also counted in its signature group."""
+    args = record_args(comparisons, ttl, latencies, noise, candidate_errors)
+    if not args:
+        return 0
+    return int(r.register_script(RECORD_SCRIPT)(args=args))
+
+
+def record_args(comparisons: Iterable[Comparison], ttl: float,
+                latencies: Mapping[str, tuple[float, float]] | None = None,
+                noise: Mapping[str, list[FieldDiff] | None] | None = None,
+                candidate_errors: Mapping[str, str] | None = None) -> list[Any]:
+    """The record script's arguments for `record_comparisons` ([] when there is nothing)."""
     latencies, noise, errs = latencies or {}, noise or {}, candidate_errors or {}
     records = []
     keysets: dict[tuple[str, int, str], int] = {}  # a batch shares most endpoint keys
@@ -212,16 +223,15 @@ def record_comparisons(r: Redis, comparisons: Iterable[Comparison], ttl: float,
             else [], "paths": c.paths, "sig": sig_id, "sig_json": sig_json,
             "err": errs.get(c.exchange_id, "") if c.verdict == "error" else ""})
     if not records:
-        return 0
+        return []
     batch = {"records": records, "keysets": [_endpoint_keys(*where) for where in keysets]}
-    script = r.register_script(_RECORD)
-    return int(script(args=[int(ttl), SAMPLES_KEPT, groups.SAMPLES_PER_GROUP,
-                            orjson.dumps(batch), keys.ENDPOINTS, keys.BUILDS]))
+    return [int(ttl), SAMPLES_KEPT, groups.SAMPLES_PER_GROUP, orjson.dumps(batch),
+            keys.ENDPOINTS, keys.BUILDS]
 
 
 def _endpoint_keys(endpoint: str, minute: int, sig_id: str) -> dict[str, str]:
     """The keys a comparison of `endpoint` in `minute` (and group `sig_id`) counts in; a
-    batch sends each set once and its records refer to it by number (see _RECORD)."""
+    batch sends each set once and its records refer to it by number (see RECORD_SCRIPT)."""
     return {"totals": keys.totals(endpoint), "fields": keys.fields(endpoint),
             "samples": keys.samples(endpoint), "minute": keys.minute(endpoint, minute),
             "latency": keys.latency(endpoint, minute), "noise_fields": keys.noise_fields(endpoint),

@@ -64,3 +64,27 @@ def test_compressed_frames_are_stored_smaller_and_compared_alike(r: Redis, make_
         r, [e.id for e in plain + packed]) if c}
     assert [verdicts[f"z{i}"] for i in range(20)] == [verdicts[f"x{i}"] for i in range(20)]
     assert "mismatch" in verdicts.values() and "match" in verdicts.values()
+
+
+def test_a_redis_that_lost_its_scripts_still_records(r: Redis, make_config) -> None:
+    exchanges = [_exchange(i) for i in range(jobs.CHUNK + 5)]
+    store.write_exchanges(r, jobqueue.queue(r), exchanges, 600)
+    r.script_flush()  # a restarted Redis: the record script's EVALSHA meets NOSCRIPT
+    counts = jobs.compare_exchanges(r, [e.id for e in exchanges], jobs.configure(make_config()))
+    assert counts["counted"] == len(exchanges)
+
+
+def test_after_a_failed_record_the_connections_are_clean(r: Redis, make_config) -> None:
+    exchanges = [_exchange(i) for i in range(jobs.CHUNK * 3)]
+    store.write_exchanges(r, jobqueue.queue(r), exchanges, 600)
+    totals = keys.totals("GET /api/things/{id}")
+    r.set(totals, "not a hash")
+    ctx = jobs.configure(make_config())
+    with pytest.raises(RedisError, match="WRONGTYPE"):  # a chunk's MGET was in flight
+        jobs.compare_exchanges(r, [e.id for e in exchanges], ctx)
+    r.delete(totals)
+    # no reply left over on a pooled connection: each command reads its own
+    assert r.get(keys.exchange("x0")) == exchanges[0].to_bytes()
+    counts = jobs.compare_exchanges(r, [e.id for e in exchanges], ctx)
+    assert counts["compared"] == len(exchanges)
+    assert store.load_exchanges(r, ["x1"]) == [exchanges[1]]
