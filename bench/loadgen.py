@@ -52,9 +52,16 @@ def parse_wrk(output: str) -> Result:
 
 
 def wrk(url: str, seconds: float, connections: int = 32, threads: int = 1) -> Result:
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s",
-                          "--latency", url], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out)
+    """One wrk run. wrk exits 1 before it measures when its trial connect fails ("unable to
+    connect"), which a loaded machine can cause once; that is tried again, twice at most."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    for _ in range(3):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            return parse_wrk(done.stdout)
+        time.sleep(0.5)
+    raise RuntimeError(f"wrk {url} failed (exit {done.returncode}): "
+                       f"{(done.stderr or done.stdout).strip()[-500:]}")
 
 
 class _Conn(asyncio.Protocol):

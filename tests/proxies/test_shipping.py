@@ -71,13 +71,15 @@ class Primary:
             await stream.write_eof()
             return stream
         elif path == "/chunked":
+            # recorded before it is sent: the client may have read it all before write_eof
+            # returns here
+            self.sent[rid] = b"".join(CHUNKS)
             stream = web.StreamResponse(headers={**headers, "Content-Type": "application/json"})
             stream.enable_chunked_encoding()
             await stream.prepare(request)
             for chunk in CHUNKS:
                 await stream.write(chunk)
             await stream.write_eof()
-            self.sent[rid] = b"".join(CHUNKS)
             return stream
         else:
             body = orjson.dumps({"path": path, "method": request.method,
