@@ -5,12 +5,14 @@ the lean HTTP/1.1 server (diffsvc.gateway.server, diffsvc.gateway.http11)."""
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from diffsvc.config import Config
 from diffsvc.core.models import Reply, Request
 from diffsvc.errors import ConfigError
 from diffsvc.gateway import http11, ingress, server, tunnel, upstream
 from diffsvc.gateway.app import (
+    CLIENTS,
     CONFIG,
     COUNTERS,
     SHADOWER,
@@ -38,13 +40,12 @@ async def _websocket(app: web.Application, incoming: http11.Incoming,
                      ) -> http11.Response | tunnel.Tunnel:
     cfg = app[CONFIG]
     assert cfg.primary is not None
-    headers = list(incoming.headers)
+    headers = CIMultiDict(incoming.headers)  # the handshake's own headers go along
     if incoming.remote:
-        prior = [v for k, v in headers if k.lower() == "x-forwarded-for"]
-        headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
-        headers.append(("X-Forwarded-For", ", ".join([*prior, incoming.remote])))
-    opened = await tunnel.open_websocket(cfg.primary, incoming.method, incoming.target, headers,
-                                         cfg.primary_timeout, app[COUNTERS])
+        upstream.append_header(headers, "X-Forwarded-For", incoming.remote)
+    opened = await tunnel.open_websocket(cfg.primary, incoming.method, incoming.target,
+                                         headers.items(), cfg.primary_timeout, app[COUNTERS],
+                                         app[CLIENTS].ssl_context)
     if isinstance(opened, tunnel.Tunnel):
         return opened
     if opened == 502:

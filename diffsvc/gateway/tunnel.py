@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -94,9 +95,11 @@ def _status(head: bytes) -> int:
 
 async def open_websocket(base_url: str, method: str, target: str,
                          headers: Iterable[tuple[str, str]], timeout: float,
-                         counters: Counter[str]) -> Tunnel | int:
+                         counters: Counter[str],
+                         ssl_context: ssl.SSLContext | None = None) -> Tunnel | int:
     """The Tunnel when primary accepts the upgrade (counted `websocket`), else the status to
-    answer: primary's (`websocket_refused`) or 502 (`primary_errors`)."""
+    answer: primary's (`websocket_refused`) or 502 (`primary_errors`). An https primary is
+    checked with `ssl_context` (the tls.* settings), else the system's defaults."""
     parts = urlsplit(base_url)
     tls = parts.scheme == "https"
     host = parts.hostname or "127.0.0.1"
@@ -108,7 +111,7 @@ async def open_websocket(base_url: str, method: str, target: str,
     try:
         async with asyncio.timeout(timeout):
             transport, up = await asyncio.get_running_loop().create_connection(
-                _Upstream, host, port, ssl=tls or None)
+                _Upstream, host, port, ssl=(ssl_context or True) if tls else None)
             transport.write("".join(lines).encode("utf-8", "surrogateescape"))
             await up.ready
             status = _status(bytes(up.head))

@@ -35,7 +35,7 @@ def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in out if k.lower() not in named] if named else out
 
 
-def _append(headers: CIMultiDict[str], name: str, value: str) -> None:
+def append_header(headers: CIMultiDict[str], name: str, value: str) -> None:
     """Append to a list-valued header, however many times the client sent it."""
     prior = headers.getall(name, ())
     headers[name] = ", ".join((*prior, value)) if prior else value
@@ -66,8 +66,8 @@ def forward_headers(request: Request, client_ip: str | None, *, shadow: bool,
     if forward_host and host:
         out["Host"] = host
     if client_ip:
-        _append(out, "X-Forwarded-For", client_ip)
-        _append(out, "Forwarded", forwarded_element(client_ip, host))
+        append_header(out, "X-Forwarded-For", client_ip)
+        append_header(out, "Forwarded", forwarded_element(client_ip, host))
     if host and "X-Forwarded-Host" not in out:
         out["X-Forwarded-Host"] = host
     if shadow:
@@ -115,10 +115,11 @@ async def call(session: aiohttp.ClientSession, base_url: str, request: Request,
 class Clients:
     """The two HTTP clients of a process, and the one place that chooses between them: the
     lean keep-alive pool (diffsvc.fastclient, a third of aiohttp's CPU per call) for buffered
-    bodies; aiohttp for streamed bodies and WebSockets. Both check https upstreams with
-    `ssl_context` (config.tls.client_context: tls.ca_file, tls.verify, mTLS)."""
+    bodies; aiohttp for streamed bodies. Both, and the WebSocket tunnel, check https
+    upstreams with `ssl_context` (config.tls.client_context: tls.ca_file, tls.verify, mTLS)."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.session = new_session(ssl_context=ssl_context)
         self.fast = fastclient.Client(ssl_context=ssl_context)
 
