@@ -169,7 +169,7 @@ def compare_exchanges(r: Redis, ids: list[str], ctx: WorkerContext) -> dict[str,
         recorder.close()
     examples.record(r, batch.examples, ctx.retention)
     volatility.record(r, batch.observed, ctx.retention)
-    _record_durations(r, batch.durations)
+    store.incr_worker(r, batch.durations)  # the comparison-duration histogram
     ctx.batches += 1
     ctx.pairs += compared
     counts = {"compared": compared, "counted": counted, "missing": missing}
@@ -191,10 +191,6 @@ def candidate_failure(exchange: Exchange, max_body: int) -> str | None:
         return "undecodable"
     return None
 
-
-def _record_durations(r: Redis, durations: Counter[str]) -> None:
-    """The batch's comparison-duration histogram: one HINCRBY pipeline per batch."""
-    store.incr_worker(r, durations)
 
 
 def compare_batch(ids: list[str]) -> dict[str, int]:
